@@ -1,0 +1,43 @@
+# RedLeaf Lab: set-up and the main jobs.
+#   make demo    create .venv, install, run the crash/recovery demo
+#   make test    create .venv, install, run lint, type check and the whole test suite
+#   make bench   the cross-domain call benchmark
+#   make lab     JupyterLab on labs/ with the "RedLeaf Lab" kernel
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck pytest bench lab clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py redleaf_lab/_core/build.py $(wildcard redleaf_lab/_core/csrc/*) $(wildcard redleaf_lab/_core/*.cdef)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m redleaf_lab.jupyter.kernelspec --sys-prefix
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/redleaf-lab demo --seconds 5
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy redleaf_lab
+
+pytest: setup
+	$(BIN)/python -m pytest -q --nbmake --nbmake-kernel=redleaf-lab tests labs
+
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/redleaf-lab bench calls
+
+lab: setup
+	$(BIN)/redleaf-lab lab
+
+clean:
+	rm -rf $(VENV) build *.egg-info redleaf_lab/_core/_redleaf_core*.so

@@ -1,0 +1,228 @@
+"""nvme: an NVMe driver domain over a `Device` capability (sim model or, later, VFIO).
+
+Interface: `BDev` (redleaf_lab.interfaces.bdev). `init(ctx, device)` runs the NVMe
+initialization sequence (NVMe Base 1.4 §7.6.1), each step citing its section, and
+creates N I/O queue pairs. `submit_and_poll` is the batched, zero-copy path, with no Python
+work per request: the requests leave `submit` as one handle-free RRefBatch (one registry
+call); their block numbers and the IOVAs of their `data` fields (PRP1: the data field is
+first, and the heap aligns the 4112-byte allocation to 4096) come from one bulk registry
+call each; numpy stores write the SQ entries; one SQ doorbell and one CQ doorbell per
+batch; `data_len` is set with one scatter, and the batch goes into `collect` with one
+call.
+
+Errors: an out-of-range block raises InvalidRequest (an error value: it crosses the
+proxy to the caller and the driver keeps running) naming the block and the device
+size, before any queue or request changes. In `submit_and_poll` the requests go back
+to `submit`, but the deques were moved in, so the caller loses that batch: check
+block numbers before submitting. A failed command raises NvmeError (status named);
+a fatal controller status (CSTS.CFS) or a timeout raise NvmeError. Those are panics
+(the caller sees RpcError); a shadow then restarts the driver, which resets the
+controller.
+
+Ownership: queue memory comes from device.dma_alloc and is owned by this domain, so a
+crash reclaims it (after the kernel quiesces the device). Request buffers are owned by
+the driver only between take_batch and put_batch, as a handle-free batch: a crash in
+between reclaims them with the rest of the domain's heap (a shadow re-submits copies). Not thread safe: one caller at a time (queue pairs are used round-robin).
+"""
+
+import numpy as np
+
+from redleaf_lab.api import BLOCK_SIZE, InvalidRequest
+
+from .queues import QueuePair
+from .regs import (
+    ACQ,
+    AQA,
+    ASQ,
+    CAP,
+    CC,
+    CC_EN,
+    CC_IOCQES,
+    CC_IOSQES,
+    CREATE_CQ,
+    CREATE_SQ,
+    CSTS,
+    CSTS_CFS,
+    CSTS_RDY,
+    FEATURE_NUM_QUEUES,
+    IDENTIFY,
+    READ,
+    SET_FEATURES,
+    WRITE,
+    NvmeError,
+)
+
+ADMIN_ENTRIES = 32
+
+
+class NvmeDriver:
+    def __init__(self, ctx, device, queues: int = 2, depth: int = 256) -> None:
+        self._ctx = ctx
+        self._dev = device
+        self._reads = 0
+        self._writes = 0
+        self._batches = 0
+        self._next_qp = 0
+        self._init_controller(queues, depth)
+
+    # -- initialization (§7.6.1) ---------------------------------------------------------
+    def _wait_ready(self, want: int, timeout: float) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            csts = self._dev.read32(CSTS)
+            if csts & CSTS_CFS and want:
+                raise NvmeError("controller fatal status (CSTS.CFS) during initialization")
+            if csts & CSTS_RDY == want:
+                return
+            if time.monotonic() > deadline:
+                raise NvmeError(f"CSTS.RDY did not become {want} within {timeout} s")
+            time.sleep(0)
+
+    def _init_controller(self, queues: int, depth: int) -> None:
+        dev = self._dev
+        cap = dev.read64(CAP)  # §3.1.1: MQES 15:0 (0-based), TO 31:24, DSTRD 35:32
+        self.mqes = cap & 0xFFFF
+        self.stride = 4 << ((cap >> 32) & 0xF)
+        timeout = max(((cap >> 24) & 0xFF) * 0.5, 1.0)
+        if (cap >> 48) & 0xF != 0:
+            raise NvmeError("controller does not support 4 KiB memory pages (CAP.MPSMIN)")
+        # §7.6.1 steps 1-2 / §7.3.2: reset (CC.EN = 0) and wait for CSTS.RDY = 0
+        dev.write32(CC, 0)
+        self._wait_ready(0, timeout)
+        # §7.6.1 step 3: admin queues (§3.1.8 AQA 0-based sizes, §3.1.9 ASQ, §3.1.10 ACQ)
+        self._admin = QueuePair(dev, 0, ADMIN_ENTRIES, self.stride)
+        dev.write32(AQA, ((ADMIN_ENTRIES - 1) << 16) | (ADMIN_ENTRIES - 1))
+        dev.write64(ASQ, self._admin.sq_mem.iova)
+        dev.write64(ACQ, self._admin.cq_mem.iova)
+        # §7.6.1 step 4-5: CC (§3.1.5) with CSS = NVM, MPS = 4 KiB, entry sizes; EN = 1
+        dev.write32(CC, CC_IOSQES | CC_IOCQES | CC_EN)
+        self._wait_ready(1, timeout)
+        # §7.6.1 step 6: Identify Controller (§5.15.2.2), active NS list, namespace 1
+        ident = dev.dma_alloc(4096)
+        page = ident.array
+        self._admin.command(IDENTIFY, prp1=ident.iova, cdw10=1)
+        if page[512] & 0xF != 6 or page[513] & 0xF != 4:
+            raise NvmeError("controller does not support 64-byte SQ / 16-byte CQ entries")
+        self.model = bytes(page[24:64]).decode("ascii", "replace").strip()
+        self.serial = bytes(page[4:24]).decode("ascii", "replace").strip()
+        self.mdts = int(page[77])
+        self._admin.command(IDENTIFY, prp1=ident.iova, cdw10=2)  # §5.15.2.3
+        active = page[:4096].view(np.uint32)
+        if active[0] == 0:
+            raise NvmeError("the controller has no active namespace")
+        self.nsid = int(active[0])
+        self._admin.command(IDENTIFY, nsid=self.nsid, prp1=ident.iova, cdw10=0)  # §5.15.2.1
+        self.blocks = int(page[0:8].view(np.uint64)[0])  # NSZE
+        lbaf = int(page[128 + 4 * (page[26] & 0xF) : 132 + 4 * (page[26] & 0xF)].view(np.uint32)[0])
+        if (lbaf >> 16) & 0xFF != 12:
+            raise NvmeError(f"namespace {self.nsid} does not use 4096-byte blocks")
+        dev.dma_free(ident.handle)
+        # §7.6.1 step 7: Set Features, Number of Queues (§5.21.1.7); 0-based both halves
+        got = self._admin.command(SET_FEATURES, cdw10=FEATURE_NUM_QUEUES,
+                                  cdw11=((queues - 1) << 16) | (queues - 1))
+        queues = min(queues, (got & 0xFFFF) + 1, (got >> 16) + 1)
+        # §7.6.1 step 8: Create I/O CQ (§5.3), then Create I/O SQ (§5.4), per pair
+        size = min(depth, self.mqes + 1)
+        self._pairs = []
+        for qid in range(1, queues + 1):
+            qp = QueuePair(dev, qid, size, self.stride)
+            self._admin.command(CREATE_CQ, prp1=qp.cq_mem.iova,
+                                cdw10=((size - 1) << 16) | qid, cdw11=1)  # PC = 1, no IRQ
+            self._admin.command(CREATE_SQ, prp1=qp.sq_mem.iova,
+                                cdw10=((size - 1) << 16) | qid, cdw11=(qid << 16) | 1)
+            self._pairs.append(qp)
+
+    # -- identification ------------------------------------------------------------------
+    def identify(self) -> tuple:
+        return (self.model, self.serial, self.nsid, self.blocks, len(self._pairs),
+                self._pairs[0].size)
+
+    # -- I/O -----------------------------------------------------------------------------
+    def _check_blocks(self, blocks) -> None:
+        if not blocks.size:
+            return
+        in_range = int(blocks.max()) < self.blocks
+        if in_range and (blocks.dtype.kind == "u" or int(blocks.min()) >= 0):
+            return
+        bad = np.flatnonzero((blocks < 0) | (blocks >= self.blocks))
+        if bad.size:
+            raise InvalidRequest(f"block {int(blocks[bad[0]])} (request {int(bad[0])}) is out of "
+                             f"range: the device has {self.blocks} blocks "
+                             f"(0..{self.blocks - 1})")
+
+    def _io(self, opcode: int, blocks, iovas) -> None:
+        """Submit and complete single-block commands, a queue-full chunk at a time."""
+        if int(np.bitwise_or.reduce(iovas)) & 0xFFF:
+            raise NvmeError("a request buffer is not 4096-aligned: cannot use it as PRP1")
+        qp = self._pairs[self._next_qp]
+        self._next_qp = (self._next_qp + 1) % len(self._pairs)
+        n = len(blocks)
+        for start in range(0, n, qp.room):
+            stop = min(n, start + qp.room)
+            if stop - start == n:  # the whole batch fits: no slicing
+                qp.submit_io(opcode, self.nsid, iovas, blocks, 1)
+            else:
+                qp.submit_io(opcode, self.nsid, iovas[start:stop], blocks[start:stop], 1)
+            status, _dw0 = qp.reap(stop - start)
+            if status.any():
+                first = int(np.flatnonzero(status)[0])
+                raise NvmeError(f"request {start + first}: block {int(blocks[start + first])}: "
+                                f"{_text(int(status[first]))}", int(status[first]))
+
+    def read(self, block: int, data):
+        blocks = np.array([block], dtype=np.int64)
+        self._check_blocks(blocks)
+        self._io(READ, blocks.astype(np.uint64), np.array([data.iova()], dtype=np.uint64))
+        self._reads += 1
+        return data
+
+    def write(self, block: int, data) -> None:
+        # a borrow is read-only for us: copy into a driver-owned bounce buffer
+        blocks = np.array([block], dtype=np.int64)
+        self._check_blocks(blocks)
+        bounce = self._dev.dma_alloc(BLOCK_SIZE)
+        try:
+            bounce.array[:] = data.array()
+            self._io(WRITE, blocks.astype(np.uint64), np.array([bounce.iova], dtype=np.uint64))
+        finally:
+            self._dev.dma_free(bounce.handle)
+        self._writes += 1
+
+    def submit_and_poll(self, submit, collect, write: bool):
+        room = collect.capacity - len(collect)
+        batch = submit.take_batch(room)  # handle-free: one registry call, no RRef per request
+        taken = len(batch)
+        if taken:
+            blocks = batch.get("block")
+            try:
+                self._check_blocks(blocks)
+            except InvalidRequest:
+                submit.put_batch(batch)
+                raise
+            self._io(WRITE if write else READ, blocks, batch.iovas("data"))
+            batch.set("data_len", BLOCK_SIZE)
+            collect.put_batch(batch)
+            if write:
+                self._writes += taken
+            else:
+                self._reads += taken
+        self._batches += 1
+        return (taken, submit, collect)
+
+    def num_blocks(self) -> int:
+        return self.blocks
+
+    def stats(self) -> tuple:
+        return (self._reads, self._writes, self._batches)
+
+
+def _text(status: int) -> str:
+    from .regs import status_text
+
+    return status_text(status)
+
+
+def init(ctx, device) -> NvmeDriver:
+    return NvmeDriver(ctx, device)

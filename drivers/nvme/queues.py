@@ -1,0 +1,138 @@
+"""One NVMe queue pair (SQ + CQ) in DMA memory, driven with numpy, a batch at a time.
+
+Purpose: `QueuePair.submit_io` builds a whole batch of SQ entries in a scratch array with
+four vectorized numpy stores (§4.2 SQE layout) and copies them into the ring (one copy
+per contiguous run of slots), rings the SQ tail doorbell once (§3.1.24); `reap`
+waits, with a bounded Python loop, for the batch's completions (§4.6: a new entry is
+one whose phase tag equals the expected phase, which inverts at every wrap), checks
+them and writes the CQ head doorbell once (§3.1.25). `command` is the one-entry form
+the admin queue uses.
+
+Ownership: the pair owns its two DMA buffers (allocated from the Device, so owned by
+the driver domain and reclaimed with it). Memory ordering: entries are written before
+the doorbell; the phase tag is read before the other completion fields.
+Not thread safe: one pair per thread.
+"""
+
+import time
+
+import numpy as np
+
+from .regs import CSTS, CSTS_CFS, NvmeError, status_text
+
+
+class QueuePair:
+    def __init__(self, device, qid: int, size: int, stride: int) -> None:
+        self.device = device
+        self.qid = qid
+        self.size = size
+        self.sq_mem = device.dma_alloc(size * 64)
+        self.cq_mem = device.dma_alloc(size * 16)
+        self.sq32 = self.sq_mem.array.view(np.uint32).reshape(size, 16)
+        self.sq64 = self.sq_mem.array.view(np.uint64).reshape(size, 8)
+        self.cq32 = self.cq_mem.array.view(np.uint32).reshape(size, 4)
+        self.sq_db = 0x1000 + 2 * qid * stride
+        self.cq_db = 0x1000 + (2 * qid + 1) * stride
+        self.tail = 0
+        self.head = 0
+        self.phase = 1
+        # A command's CID is its SQ slot: unique among outstanding commands, as the
+        # queue never holds more than `room`. cid_words[s] is CDW0's CID field for slot s.
+        self.cid_words = np.arange(size, dtype=np.uint64) << 16
+        self.scratch = np.zeros((size, 8), dtype=np.uint64)  # whole entries, built here
+        self.completed = 0
+
+    @property
+    def room(self) -> int:
+        """Commands one batch may hold (a full queue keeps one slot empty, §4.1.1)."""
+        return self.size - 1
+
+    def segments(self, start: int, n: int) -> list:
+        """The ring slots [start, start + n) as at most two (slot, first, count) runs."""
+        first = min(n, self.size - start)
+        if first == n:
+            return [(start, 0, n)]
+        return [(start, 0, first), (0, first, n - first)]
+
+    def submit_io(self, opcode: int, nsid: int, prp1, slba, nlb: int) -> None:
+        """Write len(prp1) single-page commands (whole 64-byte entries, §4.2: CDW0 opcode
+        and CID, NSID, PRP1, CDW10-11 SLBA, CDW12 NLB - 1); ring the doorbell once."""
+        n = len(prp1)
+        if n > self.room:
+            raise ValueError(f"queue {self.qid}: a batch of {n} exceeds the room ({self.room})")
+        cdw0 = opcode | (nsid << 32)  # DW1 (NSID) shares the 64-bit word with CDW0
+        for slot, first, count in self.segments(self.tail, n):
+            entries = self.scratch[:count]
+            np.bitwise_or(self.cid_words[slot : slot + count], cdw0, out=entries[:, 0])
+            entries[:, 3] = prp1[first : first + count]
+            entries[:, 5] = slba[first : first + count]  # CDW10 | CDW11 << 32
+            entries[:, 6] = nlb - 1  # CDW12
+            self.sq64[slot : slot + count] = entries
+        self.tail = (self.tail + n) % self.size
+        self.device.write32(self.sq_db, self.tail)  # one doorbell per batch
+
+    def command(self, opcode: int, nsid: int = 0, prp1: int = 0, prp2: int = 0,
+                cdw10: int = 0, cdw11: int = 0, cdw12: int = 0, timeout: float = 5.0) -> int:
+        """One command (admin form): returns DW0; raises NvmeError on a bad status."""
+        slot = self.tail
+        entry = self.sq32[slot]
+        entry[:] = 0
+        entry[0] = opcode | (slot << 16)
+        entry[1] = nsid
+        self.sq64[slot, 3] = prp1
+        self.sq64[slot, 4] = prp2
+        entry[10] = cdw10
+        entry[11] = cdw11
+        entry[12] = cdw12
+        self.tail = (slot + 1) % self.size
+        self.device.write32(self.sq_db, self.tail)
+        status, dw0 = self.reap(1, timeout)
+        if status[0]:
+            raise NvmeError(f"queue {self.qid}: opcode {opcode:#04x} failed: "
+                            f"{status_text(int(status[0]))}", int(status[0]))
+        return int(dw0[0])
+
+    def reap(self, n: int, timeout: float = 5.0):
+        """Wait for the next n completions; returns (status array, DW0 array)."""
+        runs = self.segments(self.head, n)
+        cq32 = self.cq32
+        last = (self.head + n - 1) % self.size
+        want = self.phase ^ (len(runs) - 1)  # the phase inverts at the wrap
+        if (int(cq32[last, 3]) >> 16) & 1 != want:
+            self.spin(cq32, last, want, timeout)
+        while True:  # the entries before the last may be posted later (out of order)
+            dw3 = [cq32[slot : slot + count, 3] for slot, _first, count in runs]
+            phases = [int(np.count_nonzero(part & 0x10000)) for part in dw3]
+            expected = [len(part) * (self.phase ^ i) for i, part in enumerate(dw3)]
+            if phases == expected:
+                break
+            self.spin(cq32, last, want, timeout)
+        if len(runs) == 1:
+            dw3_all, dw0 = dw3[0] >> 17, cq32[self.head : self.head + n, 0].copy()
+        else:
+            dw3_all = np.concatenate(dw3) >> 17
+            dw0 = np.concatenate([cq32[slot : slot + count, 0] for slot, _f, count in runs])
+        status = dw3_all & 0x7FF
+        if self.head + n >= self.size:
+            self.phase ^= 1
+        self.head = (self.head + n) % self.size
+        self.device.write32(self.cq_db, self.head)
+        self.completed += n
+        return status, dw0
+
+    def spin(self, cq32, last: int, want: int, timeout: float) -> None:
+        """Bounded wait from Python (so the kernel can unwind us): CFS or timeout raise."""
+        deadline = time.monotonic() + timeout
+        spins = 0
+        while (int(cq32[last, 3]) >> 16) & 1 != want:
+            spins += 1
+            if spins & 1023 == 0:
+                if self.device.read32(CSTS) & CSTS_CFS:
+                    raise NvmeError(f"queue {self.qid}: controller fatal status (CSTS.CFS)")
+                if time.monotonic() > deadline:
+                    raise NvmeError(f"queue {self.qid}: no completion within {timeout} s")
+                time.sleep(0)
+
+    def release(self) -> None:
+        self.device.dma_free(self.sq_mem.handle)
+        self.device.dma_free(self.cq_mem.handle)

@@ -1,0 +1,42 @@
+/* handle.h: drop tokens for Python RRef handles.
+ *
+ * A Python handle on a heap object owns one token, wrapped with ffi.gc so that
+ * rl_handle_drop runs when the handle is garbage: it frees the object if it is
+ * still live (Rust's drop) and releases the token's reference on the heap.
+ *
+ * Why C and not a Python __del__: the kernel unwinds threads with asynchronous
+ * exceptions, and one that lands at the entry of a Python finalizer is swallowed
+ * ("exception ignored"), losing both the free and the unwinding. A C destructor
+ * runs no bytecode, so nothing can land in it. The heap reference also makes the
+ * arena outlive every handle, whatever order garbage cycles finalize in.
+ *
+ * Ownership: a token is used by one Python handle; rl_handle_disarm (the object
+ * moved into a container, or was freed explicitly) makes the drop free nothing.
+ *
+ * A batch token does the same for a handle-free batch (heap/batch.py): it keeps a copy
+ * of n ids and the domain that took them; its drop frees those of them that domain
+ * still owns at top level (rl_free_owned_bulk), so ids that moved on (put back into a
+ * container, or reclaimed and reused) are never touched. rl_batch_ids gives the copy,
+ * valid for the token's lifetime, for bulk calls.
+ */
+#ifndef REDLEAF_HANDLE_H
+#define REDLEAF_HANDLE_H
+
+#include <stdint.h>
+
+#include "heap.h"
+
+typedef struct rl_handle rl_handle;
+
+rl_handle *rl_handle_new(rl_heap *h, uint64_t id);
+void rl_handle_disarm(rl_handle *t);
+void rl_handle_drop(rl_handle *t);
+
+typedef struct rl_batch rl_batch;
+
+rl_batch *rl_batch_new(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner);
+const uint64_t *rl_batch_ids(rl_batch *b);
+void rl_batch_disarm(rl_batch *b);
+void rl_batch_drop(rl_batch *b);
+
+#endif

@@ -1,0 +1,15 @@
+"""Trusted kernel-side device objects that are handed to driver domains as capabilities.
+
+A driver domain cannot create or reach a device by itself: the code that loads
+it (a test, the CLI, a notebook) creates the device object and passes it to
+`kernel.load(..., store=...)`. The kernel keeps it with the domain's other
+capabilities, so the same object is handed to every incarnation and the data
+it holds survives a crash and restart of the driver.
+
+`memstore.MemStore` is the backing store of the in-memory block device driver
+(drivers/membdev).
+"""
+
+from .memstore import MemStore
+
+__all__ = ["MemStore"]

@@ -1,0 +1,9 @@
+"""The shared heap as domains see it: layouts, RRef and its containers."""
+
+from .batch import RRefBatch
+from .containers import RRefArray, RRefDeque, RRefVec
+from .layout import BLOCK_SIZE, BlkReq, Block, Layout
+from .rref import Borrow, HeapObject, RRef
+
+__all__ = ["BLOCK_SIZE", "BlkReq", "Block", "Borrow", "HeapObject", "Layout", "RRef",
+           "RRefArray", "RRefBatch", "RRefDeque", "RRefVec"]

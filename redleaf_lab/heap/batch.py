@@ -1,0 +1,155 @@
+"""RRefBatch: a batch of heap objects held without per-object handles.
+
+Purpose: the batched fast path for drivers (DESIGN: work in batches, one registry call per
+batch, zero copy). `RRefDeque.take_batch(limit)` moves up to `limit` objects out of a deque
+into the calling domain with one registry call and returns them as ONE `RRefBatch`
+instead of one `RRef` handle (a Python object plus a C drop token) per object. A batch
+reads or writes one field of every object with one call, and `put_batch` moves the whole
+batch into a deque with one call:
+
+    batch = submit.take_batch(room)          # detach: the domain owns the objects
+    blocks = batch.get("block")              # uint64[n], one registry call
+    prp1 = batch.iovas("data")               # IOVA of each 4096-byte data field
+    batch.set("data_len", 4096)              # scatter (scalars broadcast)
+    collect.put_batch(batch)                 # attach: the batch is spent
+
+Handle-free ownership (the rule of one handle, extended): the objects of a live batch are
+owned by the domain that took them (the registry says so) and have no `RRef` handle; the
+batch is their only handle. They leave the domain in exactly one of three ways:
+
+* `put_batch` into a deque (the batch is then spent: using it raises StaleRefError);
+* the batch is dropped (garbage): its C drop token frees those objects the domain still
+  owns, as dropping a `Vec<RRef<T>>` would;
+* the domain crashes: reclaim frees them with everything else it owns (the token's drop
+  later skips them: their ids are stale). Nothing leaks, whatever point a crash stops at.
+
+Safety: every call names the objects by id and the C registry checks each one (live,
+owned by the calling domain, the field's bytes inside the object; writes: not borrowed)
+before copying anything; a failed call changes nothing and names the bad index. Fields
+are named by the element layout, so a caller never supplies an offset or a size. Batches
+are not exchangeable: they cannot cross a proxy (move a deque instead).
+
+Thread safety: as for RRef (registry calls are atomic; the batch's fields are changed
+only under the GIL). Not meant to be shared between threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .._core import ffi, lib
+from .._core.heap import CoreHeap, IdArray
+from ..errors import StaleRefError
+from ..kernel.context import current_owner_id
+from .layout import Layout
+
+_gc = ffi.gc
+_new_bad = ffi.new
+_from_buffer = ffi.from_buffer
+_rl_gather = lib.rl_gather
+_rl_scatter = lib.rl_scatter
+_rl_iova_bulk = lib.rl_iova_bulk
+_rl_batch_drop = lib.rl_batch_drop
+
+
+class RRefBatch:
+    """Objects of one layout, taken out of a container as a whole; see the module docstring."""
+
+    __slots__ = ("_cids", "_heap", "_hp", "_ids", "_layout", "_spent", "_token")
+
+    kind = "rref-batch"
+
+    def __init__(self, heap: CoreHeap, ids: IdArray, layout: Layout, owner: int) -> None:
+        """Arm a drop token for `ids` (trusted callers: RRefDeque.take_batch). Arm it before
+        the objects move to `owner`: a drop in between skips ids that `owner` does not own."""
+        self._heap = heap
+        self._hp = heap.handle
+        self._ids = ids
+        self._layout = layout
+        self._spent = ""
+        raw = lib.rl_batch_new(self._hp, _from_buffer("uint64_t[]", ids), len(ids), owner)
+        if raw == ffi.NULL:
+            raise MemoryError(f"cannot allocate a drop token for a batch of {len(ids)}")
+        self._token: Any = _gc(raw, _rl_batch_drop)
+        self._cids: Any = lib.rl_batch_ids(raw)  # the token's copy: lives as long as it
+
+    # -- identity ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    @property
+    def live(self) -> bool:
+        """False once the batch was put into a container."""
+        return not self._spent
+
+    def ids(self) -> npt.NDArray[np.uint64]:
+        """The objects' registry ids (a read-only copy, for diagnostics)."""
+        ids = self._ids.copy()
+        ids.flags.writeable = False
+        return ids
+
+    def __repr__(self) -> str:
+        state = f"put into {self._spent}" if self._spent else "live"
+        return f"<RRefBatch[{self._layout.name}] {len(self._ids)} objects, {state}>"
+
+    # -- fields ----------------------------------------------------------------------
+    def get(self, field: str | None = None) -> np.ndarray:
+        """A new array holding `field` (the whole object if None) of every object: shape
+        (n,) plus the field's own shape. One registry call."""
+        dtype, offset = self._field(field)
+        out = np.empty(len(self._ids), dtype=dtype)
+        bad = _new_bad("uint64_t *")
+        rc = _rl_gather(self._hp, self._cids, len(self._ids), offset, dtype.itemsize,
+                        current_owner_id(), _from_buffer(out), bad)
+        if rc:
+            self._heap._raise_bulk(rc, self._ids, bad[0], f"batch get {field!r}")
+        return out
+
+    def set(self, field: str | None, values: npt.ArrayLike) -> None:
+        """Write `values` (broadcast to (n,) plus the field's shape) into `field` of every
+        object. One registry call; nothing is written if any object fails the checks."""
+        dtype, offset = self._field(field)
+        n = len(self._ids)
+        src = np.empty((n, *dtype.shape), dtype=dtype.base)  # a private copy: no aliasing
+        src[...] = values
+        bad = _new_bad("uint64_t *")
+        rc = _rl_scatter(self._hp, self._cids, n, offset, dtype.itemsize, current_owner_id(),
+                         _from_buffer(src), bad)
+        if rc:
+            self._heap._raise_bulk(rc, self._ids, bad[0], f"batch set {field!r}")
+
+    def iovas(self, field: str | None = None) -> npt.NDArray[np.uint64]:
+        """The device address (IOVA) of `field` (the whole object if None) in every object;
+        the registry checks the whole field lies inside each object. One registry call."""
+        dtype, offset = self._field(field)
+        out = np.empty(len(self._ids), dtype=np.uint64)
+        bad = _new_bad("uint64_t *")
+        rc = _rl_iova_bulk(self._hp, self._cids, len(self._ids), offset, dtype.itemsize,
+                           current_owner_id(), _from_buffer("uint64_t[]", out), bad)
+        if rc:
+            self._heap._raise_bulk(rc, self._ids, bad[0], f"batch iovas {field!r}")
+        return out
+
+    # -- internals (containers) ----------------------------------------------------------
+    def _field(self, field: str | None) -> tuple[np.dtype[Any], int]:
+        if self._spent:
+            raise StaleRefError(f"{self!r}: this batch was put into {self._spent}")
+        if field is None:
+            return self._layout.dtype, 0
+        fields = self._layout.dtype.fields
+        if fields is None or field not in fields:
+            raise KeyError(f"layout {self._layout.name} has no field {field!r}")
+        dtype, offset = fields[field][:2]
+        return dtype, int(offset)
+
+    def _spend(self, where: str) -> None:
+        """The objects moved into `where`: dropping the batch frees nothing any more."""
+        lib.rl_batch_disarm(self._token)
+        self._spent = where

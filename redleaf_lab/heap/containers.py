@@ -1,0 +1,368 @@
+"""RRefArray, RRefDeque and RRefVec: shared-heap containers.
+
+RRefArray and RRefDeque hold other RRefs, as RedLeaf's `RRefArray<T, N>` and
+`RRefDeque<T, N>` hold `Option<RRef<T>>` slots. The container is itself one
+heap object whose memory is an array of u64 child ids. A child inside a
+container is owned by the registry's NESTED owner (0) with `parent` set to the
+container, so:
+
+* moving the container across a proxy moves one registry entry, however many
+  children it holds (RedLeaf's zero-copy batch);
+* a crash reclaims the container and, through it, its children;
+* pushing takes the child out of the pushing domain (its handle dies), and
+  popping makes the popping domain the owner (a fresh handle).
+
+Bulk forms (`push_many`, `pop_many`) do one registry call per batch.
+`take_batch` / `put_batch` move a whole batch out and in without any per-item
+handle: the items travel as one `RRefBatch` (heap/batch.py, where the
+"handle-free ownership" rule is stated), for drivers' zero-Python-per-item paths.
+
+RRefVec is different: a growable vector of Copy elements (RedLeaf's
+`RRefVec<T>`), stored inline, with a numpy view of its live prefix.
+
+Only the container's owner may push or pop. Container memory is never handed
+to domain code as a view; the handle's internal slot view is trusted.
+
+Interruption: these methods run in the calling domain's thread, so the
+kernel's asynchronous unwinding can stop them between any two bytecodes. The
+order of steps keeps every stopping point safe: a push writes the slot
+*before* the registry attach (the C free of a container only follows slots
+whose id's parent is the container, so an unattached id in a slot is
+ignored, and the child stays its owner's, to be reclaimed with it); a pop
+detaches *before* clearing the slot (a detached id left in a slot is
+ignored the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import GenericAlias
+from typing import Any
+
+import numpy as np
+
+from .._core.heap import CoreHeap
+from ..errors import StaleRefError
+from ..kernel.context import current_owner_id
+from .batch import RRefBatch
+from .layout import CONTAINER_SLOTS, VEC_STORAGE, Layout
+from .rref import HeapObject, RRef, current_heap, make_exporter
+
+_U64 = np.dtype(np.uint64)
+
+
+class _SlotContainer(HeapObject):
+    """Common part of RRefArray and RRefDeque: a u64 slot array on the heap."""
+
+    __slots__ = ("_capacity", "_element", "_header", "_slots")
+    header_words = 0
+
+    def __init__(
+        self, heap: CoreHeap, obj_id: int, element: Layout, capacity: int, size: int
+    ) -> None:
+        super().__init__(heap, obj_id, CONTAINER_SLOTS, size)
+        self._element = element
+        self._capacity = capacity
+        words = np.frombuffer(heap.buffer(obj_id, size), dtype=_U64)
+        self._header = words[: self.header_words]
+        self._slots = words[self.header_words :]
+
+    @classmethod
+    def _allocate(cls, element: Layout, capacity: int, heap: CoreHeap | None) -> Any:
+        if not isinstance(element, Layout):
+            raise TypeError(f"{cls.__name__} element must be a Layout, not {element!r}")
+        if capacity <= 0:
+            raise ValueError(f"{cls.__name__} capacity must be positive, got {capacity}")
+        heap = heap or current_heap()
+        size = 8 * (cls.header_words + capacity)
+        obj_id, _ptr = heap.alloc_container(
+            size, CONTAINER_SLOTS.type_id, current_owner_id(), 8 * cls.header_words
+        )
+        return cls(heap, obj_id, element, capacity, size)
+
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        return GenericAlias(cls, item)
+
+    @property
+    def element(self) -> Layout:
+        return self._element
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def live_views(self) -> int:
+        return 0  # container memory is never exposed; the slot view is internal
+
+    def _check_no_views(self, action: str) -> None:
+        return None
+
+    def _place(self, slot: int, ref: RRef, me: int) -> None:
+        """Move `ref` into `slot` as a child; its handle dies. The id goes into the slot
+        *before* the registry attach: see "Interruption" in the module docstring."""
+        if not isinstance(ref, RRef):
+            raise TypeError(f"{type(self).__name__} holds RRefs, not {type(ref).__name__}")
+        if ref._layout is not self._element:
+            raise TypeError(
+                f"{type(self).__name__}[{self._element.name}] cannot hold RRef[{ref._layout.name}]"
+            )
+        ref._require_id()
+        ref._check_no_views("move into a container")
+        self._slots[slot] = ref._id
+        try:
+            self._heap.attach(self._id, ref._id, me)
+        except BaseException:
+            self._slots[slot] = 0
+            raise
+        ref._detach_handle(f"{type(self).__name__} 0x{self._id:x}")
+
+    def _give_out(self, child: int, me: int) -> RRef:
+        self._heap.detach(self._id, child, me)
+        return RRef(self._heap, child, self._element, self._element.size)
+
+
+class RRefArray(_SlotContainer):
+    """Fixed array of optional RRefs (RedLeaf's RRefArray<T, N>)."""
+
+    __slots__ = ()
+    kind = "rref-array"
+
+    @classmethod
+    def new(cls, element: Layout, capacity: int, heap: CoreHeap | None = None) -> RRefArray:
+        arr: RRefArray = cls._allocate(element, capacity, heap)
+        return arr
+
+    def __len__(self) -> int:
+        return self._capacity
+
+    def put(self, index: int, ref: RRef) -> RRef | None:
+        """Store `ref` at `index`; returns the previous occupant, if any."""
+        me = self._require_owned()
+        previous = self.take(index)
+        self._place(index, ref, me)
+        return previous
+
+    def take(self, index: int) -> RRef | None:
+        """Remove and return the RRef at `index` (None if empty)."""
+        me = self._require_owned()
+        if not -self._capacity <= index < self._capacity:
+            raise IndexError(f"index {index} out of range for {self._capacity} slots")
+        child = int(self._slots[index])
+        if child == 0:
+            return None
+        self._slots[index] = 0
+        return self._give_out(child, me)
+
+    def occupied(self) -> int:
+        self._require_owned()
+        return int(np.count_nonzero(self._slots))
+
+
+class RRefDeque(_SlotContainer):
+    """Fixed-capacity ring of RRefs (RedLeaf's RRefDeque<T, N>).
+
+    `push_back` on a full deque hands the item back instead of storing it.
+    Header words: [head, length].
+    """
+
+    __slots__ = ()
+    kind = "rref-deque"
+    header_words = 2
+
+    @classmethod
+    def new(cls, element: Layout, capacity: int, heap: CoreHeap | None = None) -> RRefDeque:
+        dq: RRefDeque = cls._allocate(element, capacity, heap)
+        return dq
+
+    def __len__(self) -> int:
+        self._require_owned()
+        return int(self._header[1])
+
+    def push_back(self, ref: RRef) -> RRef | None:
+        me = self._require_owned()
+        head, length = int(self._header[0]), int(self._header[1])
+        if length == self._capacity:
+            return ref
+        self._place((head + length) % self._capacity, ref, me)
+        self._header[1] = length + 1
+        return None
+
+    def pop_front(self) -> RRef | None:
+        me = self._require_owned()
+        head, length = int(self._header[0]), int(self._header[1])
+        if length == 0:
+            return None
+        child = int(self._slots[head])
+        self._slots[head] = 0
+        self._header[0] = (head + 1) % self._capacity
+        self._header[1] = length - 1
+        return self._give_out(child, me)
+
+    def push_many(self, refs: Iterable[RRef]) -> list[RRef]:
+        """Push as many as fit with one registry call; returns those that did not fit."""
+        me = self._require_owned()
+        items = list(refs)
+        head, length = int(self._header[0]), int(self._header[1])
+        room = self._capacity - length
+        taken, rest = items[:room], items[room:]
+        if not taken:
+            return rest
+        for ref in taken:
+            if not isinstance(ref, RRef) or ref._layout is not self._element:
+                raise TypeError(f"RRefDeque[{self._element.name}] cannot hold {ref!r}")
+            ref._require_id()
+            ref._check_no_views("move into a container")
+        ids = np.fromiter((r._id for r in taken), dtype=_U64, count=len(taken))
+        self._attach_at(self._ring(head + length, len(taken)), ids, me)
+        where = f"RRefDeque 0x{self._id:x}"
+        for ref in taken:
+            ref._disarm()
+            ref._moved_to = where
+        self._header[1] = length + len(taken)
+        return rest
+
+    def pop_many(self, limit: int | None = None) -> list[RRef]:
+        """Pop up to `limit` items (all by default) with one registry call."""
+        me = self._require_owned()
+        head, length = int(self._header[0]), int(self._header[1])
+        n = length if limit is None else max(0, min(limit, length))
+        if n == 0:
+            return []
+        positions = (head + np.arange(n)) % self._capacity
+        ids = self._slots[positions].copy()
+        self._heap.detach_bulk(self._id, ids, me)
+        self._slots[positions] = 0
+        self._header[0] = (head + n) % self._capacity
+        self._header[1] = length - n
+        heap, element, size = self._heap, self._element, self._element.size
+        return [RRef(heap, int(i), element, size) for i in ids]
+
+    def _ring(self, start: int, n: int) -> Any:
+        """Slots start, start + 1, ... (mod capacity): a slice unless they wrap around."""
+        start %= self._capacity
+        if start + n <= self._capacity:
+            return slice(start, start + n)
+        return (start + np.arange(n)) % self._capacity
+
+    def _attach_at(self, positions: Any, ids: np.ndarray, me: int) -> None:
+        """Write `ids` into `positions`, then attach them in one registry call, all or
+        nothing: slots first, see "Interruption" in the module docstring."""
+        self._slots[positions] = ids
+        try:
+            self._heap.attach_bulk(self._id, ids, me)
+        except BaseException:
+            self._slots[positions] = 0
+            raise
+
+    def take_batch(self, limit: int | None = None) -> RRefBatch:
+        """Take up to `limit` items (all by default) out as ONE handle-free `RRefBatch`
+        (heap/batch.py), owned by the calling domain: one registry call, no RRef handles."""
+        me = self._require_owned()
+        head, length = int(self._header[0]), int(self._header[1])
+        n = length if limit is None else max(0, min(limit, length))
+        positions = self._ring(head, n)
+        ids = self._slots[positions].copy()
+        batch = RRefBatch(self._heap, ids, self._element, me)  # token armed before the move
+        if n:
+            self._heap.detach_bulk(self._id, ids, me)
+            self._slots[positions] = 0
+            self._header[0] = (head + n) % self._capacity
+            self._header[1] = length - n
+        return batch
+
+    def put_batch(self, batch: RRefBatch) -> None:
+        """Append every item of `batch` (one registry call); the batch is then spent. All
+        or nothing: if they do not all fit, raise ValueError and leave the batch live."""
+        me = self._require_owned()
+        if not isinstance(batch, RRefBatch) or batch._layout is not self._element:
+            raise TypeError(f"RRefDeque[{self._element.name}] cannot hold {batch!r}")
+        if batch._spent:
+            raise StaleRefError(f"{batch!r} cannot be put again")
+        ids = batch._ids
+        head, length = int(self._header[0]), int(self._header[1])
+        if len(ids) > self._capacity - length:
+            raise ValueError(f"a batch of {len(ids)} does not fit in RRefDeque 0x{self._id:x} "
+                             f"({self._capacity - length} free slots)")
+        where = f"RRefDeque 0x{self._id:x}"
+        if len(ids):
+            self._attach_at(self._ring(head + length, len(ids)), ids, me)
+        batch._spend(where)
+        self._header[1] = length + len(ids)
+
+    def __iter__(self) -> Any:
+        raise TypeError("iterate with pop_front()/pop_many(): items move out of the deque")
+
+
+class RRefVec(HeapObject):
+    """A growable vector of Copy elements stored inline on the shared heap.
+
+    Layout: 64-byte header (u64 length at offset 0), then the elements.
+    Growing re-allocates, so it is refused while views are alive.
+    """
+
+    __slots__ = ("_capacity", "_element")
+    kind = "rref-vec"
+    HEADER = 64
+
+    def __init__(
+        self, heap: CoreHeap, obj_id: int, element: Layout, capacity: int, size: int
+    ) -> None:
+        super().__init__(heap, obj_id, VEC_STORAGE, size)
+        self._element = element
+        self._capacity = capacity
+
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        return GenericAlias(cls, item)
+
+    @classmethod
+    def new(cls, element: Layout, capacity: int = 16, heap: CoreHeap | None = None) -> RRefVec:
+        heap = heap or current_heap()
+        capacity = max(1, capacity)
+        size = cls.HEADER + capacity * element.size
+        obj_id, _ptr = heap.alloc(size, VEC_STORAGE.type_id, current_owner_id())
+        return cls(heap, obj_id, element, capacity, size)
+
+    @property
+    def element(self) -> Layout:
+        return self._element
+
+    def _length_word(self) -> np.ndarray:
+        return np.frombuffer(self._heap.buffer(self._id, 8), dtype=_U64)
+
+    def __len__(self) -> int:
+        self._require_owned()
+        return int(self._length_word()[0])
+
+    def array(self) -> np.ndarray:
+        """Writable view of the live elements (the owner only)."""
+        self._require_owned()
+        if self._rw is None:
+            self._rw = make_exporter(self._heap, self._id, self._size, self._token)
+        n = int(self._length_word()[0])
+        storage = np.asarray(self._rw)[self.HEADER:].view(self._element.dtype)
+        return storage[:n]
+
+    def append(self, value: Any) -> None:
+        self.extend(np.asarray([value], dtype=self._element.dtype))
+
+    def extend(self, values: Any) -> None:
+        me = self._require_owned()
+        vals = np.asarray(values, dtype=self._element.dtype)
+        n = int(self._length_word()[0])
+        if n + len(vals) > self._capacity:
+            self._grow(max(2 * self._capacity, n + len(vals)), me)
+        buf = self._heap.buffer(self._id, self._size)
+        storage = np.frombuffer(buf, dtype=self._element.dtype, offset=self.HEADER)
+        storage[n : n + len(vals)] = vals
+        self._length_word()[0] = n + len(vals)
+
+    def _grow(self, capacity: int, me: int) -> None:
+        self._check_no_views("grow")
+        size = self.HEADER + capacity * self._element.size
+        new_id, _ptr = self._heap.alloc(size, VEC_STORAGE.type_id, me)
+        old = self._heap.buffer(self._id, self._size)
+        self._heap.buffer(new_id, size)[: self._size] = old[:]
+        old_id = self._id
+        self._rebind(new_id)
+        self._size, self._capacity = size, capacity
+        self._heap.free(old_id)

@@ -1,0 +1,526 @@
+"""Shadows: transparent restart-and-retry in front of a domain (RedLeaf's shadow domains).
+
+`make_shadow(kernel, name, policy)` returns an object with the same interface
+as the named domain. It is a `ProxyBase`, so it can be handed to other domains
+as a capability. Every method is generated from the interface's `MethodSpec`s
+and does, on the fast path, only `try: return proxy.method(args)`. When the
+call raises `RpcError` (the domain panicked, or was already dead), the shadow:
+
+1. restarts the domain by name (`kernel.restart`: a fresh incarnation from the
+   cached image, init with the same capabilities), unless another caller has
+   already done so, or the domain was *stopped* (then the call fails);
+2. rebuilds the arguments the crash took (see "Recovery rules");
+3. retries, in a loop bounded by the `ShadowPolicy`: at most `max_restarts`
+   restarts per `window_s` seconds, at most `max_attempts` restarts for one
+   call, an exponential backoff before the second and later restarts of one
+   call. When a limit is hit the caller gets `RpcError` ("gave up").
+
+Recovery rules. What the crash took is decided per method, by a
+`MethodRecovery`: `keep(args)` runs before every call and may copy what a
+retry needs; `rebuild(args, kept)` runs after a restart and returns the
+arguments for the retry. An argument that is still owned by the caller (the
+call failed before it moved) is always reused. Otherwise the generic rules
+derived from the MethodSpec are: scalars, tuples of scalars, capabilities and
+borrowed RRefs are retried as they are (the lender never gave them away); a
+moved `RRef[L]` is copied before the call and re-created from the copy; a moved
+`RRefDeque[L, N]` is copied before the call (taken out as one handle-free batch,
+one bulk gather of its elements, put back) and re-created after (new deque, new
+RRefs, same contents, same order); any other moved value cannot be rebuilt, so
+the call fails with RpcError after the restart. `register_recovery` replaces
+the rule of one method; `BDev` registers its own: `read` gets a fresh zeroed
+buffer (no copy), `submit_and_poll` copies the in-flight requests (data only
+for writes, read buffers are zeroed) and the collect deque, so a retried batch
+loses no acknowledged write and returns no stale data.
+
+Retrying assumes the method is idempotent against the domain's surviving state
+(true for block I/O on a store that outlives the driver).
+
+Statistics (`shadow.shadow_stats`): restarts, retries, recoveries, give-ups and
+the recovery time of every recovered call (crash timestamp -> the retry's
+return). Events on the kernel bus: `shadow-restart`, `shadow-recovered`
+(with `recovery_ns`), `shadow-gave-up` (with `reason`).
+
+Threads: any number of threads may call a shadow. Restarts are serialized by
+one lock per shadow; a thread that finds the domain already restarted by
+another just retries on the new incarnation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DomainLoadError, HeapError, RpcError
+from ..heap.containers import RRefDeque
+from ..heap.layout import Layout
+from ..heap.rref import HeapObject, RRef
+from ..kernel.context import current_owner_id
+from .interface import Interface, MethodSpec
+from .proxy import ProxyBase
+
+RUNNING, CRASHED, STOPPED = "running", "crashed", "stopped"
+
+
+# -- policy and statistics ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ShadowPolicy:
+    """When to restart and when to give up.
+
+    max_restarts per window_s: a rate limit over all callers of the shadow.
+    max_attempts: restarts spent on one call before it fails.
+    backoff: the first restart of a call is immediate; the k-th (k >= 2) waits
+    min(backoff_max_s, backoff_s * backoff_factor ** (k - 2)).
+    """
+
+    max_restarts: int = 20
+    window_s: float = 1.0
+    max_attempts: int = 5
+    backoff_s: float = 0.001
+    backoff_factor: float = 2.0
+    backoff_max_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_restarts < 1 or self.max_attempts < 1:
+            raise ValueError("max_restarts and max_attempts must be at least 1")
+        if self.window_s <= 0 or self.backoff_s < 0 or self.backoff_factor < 1:
+            raise ValueError("window_s > 0, backoff_s >= 0 and backoff_factor >= 1 are required")
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before the `attempt`-th restart of one call (1-based)."""
+        if attempt <= 1 or self.backoff_s == 0:
+            return 0.0
+        return min(self.backoff_max_s, self.backoff_s * self.backoff_factor ** (attempt - 2))
+
+
+@dataclass
+class ShadowStats:
+    restarts: int = 0
+    retries: int = 0
+    recoveries: int = 0
+    gave_up: int = 0
+    recovery_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def recovery_ms(self, percentile: float) -> float:
+        """A percentile (0..100) of the recovery times in ms; nan if none yet."""
+        if not self.recovery_ns:
+            return float("nan")
+        return float(np.percentile(np.fromiter(self.recovery_ns, dtype=np.int64), percentile)
+                     ) / 1e6
+
+
+# -- recovery rules ------------------------------------------------------------------------
+class NotRecoverable(Exception):
+    """A moved argument was lost in the crash and no rule can rebuild it."""
+
+
+def still_owned(value: Any) -> bool:
+    """Is `value` a heap handle the calling domain still owns (the call failed before the
+    move, or the value came back)?"""
+    if not isinstance(value, HeapObject) or value._id == 0:
+        return False
+    try:
+        return value.owner() == current_owner_id()
+    except HeapError:
+        return False
+
+
+@dataclass(frozen=True, eq=False)
+class DequeCopy:
+    """The contents of an RRefDeque (one record per element), taken before a call."""
+
+    element: Layout
+    capacity: int
+    records: np.ndarray  # shape (n,) of the element's dtype: a private, read-only copy
+    zero_fields: tuple[str, ...] = ()
+
+    def restore(self) -> RRefDeque:
+        """A new deque (owned by the calling domain) holding new RRefs with the contents."""
+        dq = RRefDeque.new(self.element, self.capacity)
+        refs = []
+        for record in self.records:
+            ref = RRef.new(self.element, record)
+            if self.zero_fields:
+                view = ref.array()
+                for name in self.zero_fields:
+                    view[name] = 0
+                del view
+            refs.append(ref)
+        dq.push_many(refs)
+        return dq
+
+
+def copy_deque(dq: Any, zero_fields: tuple[str, ...] = ()) -> DequeCopy | None:
+    """Copy a deque's contents (take all as one handle-free batch, one gather, put back in
+    order); None if not a deque."""
+    if type(dq) is not RRefDeque:
+        return None
+    if len(dq) == 0:  # the usual `collect` deque: nothing to copy
+        empty = np.zeros(0, dtype=dq.element.dtype)
+        empty.flags.writeable = False
+        return DequeCopy(dq.element, dq.capacity, empty, zero_fields)
+    batch = dq.take_batch()
+    try:
+        if zero_fields and dq.element.dtype.names:  # e.g. read requests: skip their data
+            records = np.zeros(len(batch), dtype=dq.element.dtype)
+            for name in dq.element.dtype.names:
+                if name not in zero_fields:
+                    records[name] = batch.get(name)
+        else:
+            records = batch.get()
+    finally:
+        dq.put_batch(batch)
+    records.flags.writeable = False
+    return DequeCopy(dq.element, dq.capacity, records, zero_fields)
+
+
+class ArgRule:
+    """How one argument survives a crash: `keep` before the call, `rebuild` after."""
+
+    keeps = False
+
+    def keep(self, value: Any) -> Any:
+        return None
+
+    def rebuild(self, value: Any, kept: Any) -> Any:
+        return value
+
+
+class AsIs(ArgRule):
+    """Scalars, capabilities, borrowed RRefs: the caller still has them."""
+
+
+class FreshRRef(ArgRule):
+    """An output buffer: a fresh zeroed RRef of the same layout if it was lost."""
+
+    def rebuild(self, value: Any, kept: Any) -> Any:
+        return value if still_owned(value) else RRef.new(value.layout)
+
+
+class CopiedRRef(ArgRule):
+    """An RRef whose contents matter: copied before the call, re-created from the copy."""
+
+    keeps = True
+
+    def keep(self, value: Any) -> Any:
+        return value.tobytes() if type(value) is RRef else None
+
+    def rebuild(self, value: Any, kept: Any) -> Any:
+        if still_owned(value):
+            return value
+        if kept is None:
+            raise NotRecoverable(f"{value!r} was lost and no copy was kept")
+        ref = RRef.new(value.layout)
+        ref.write(kept)
+        return ref
+
+
+class CopiedDeque(ArgRule):
+    """An RRefDeque: its elements are copied before the call and re-created after."""
+
+    keeps = True
+
+    def __init__(self, zero_fields: tuple[str, ...] = ()) -> None:
+        self.zero_fields = zero_fields
+
+    def keep(self, value: Any) -> Any:
+        return copy_deque(value, self.zero_fields)
+
+    def rebuild(self, value: Any, kept: Any) -> Any:
+        if still_owned(value):
+            return value
+        if kept is None:
+            raise NotRecoverable(f"{value!r} was lost and no copy was kept")
+        return kept.restore()
+
+
+class Lost(ArgRule):
+    """A moved value no rule can rebuild: the retry is refused unless it did not move."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def rebuild(self, value: Any, kept: Any) -> Any:
+        if still_owned(value):
+            return value
+        raise NotRecoverable(
+            f"{self.where} was moved into the crashed domain and the shadow has no rule to "
+            "rebuild it (see redleaf_lab.idl.shadow.register_recovery)"
+        )
+
+
+Keep = Callable[[tuple[Any, ...]], Any]
+Rebuild = Callable[[tuple[Any, ...], Any], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class MethodRecovery:
+    """keep(args) -> kept runs before each call (None: nothing to keep);
+    rebuild(args, kept) -> args runs after a restart, before the retry."""
+
+    name: str
+    keep: Keep | None
+    rebuild: Rebuild
+
+    @classmethod
+    def from_rules(cls, name: str, rules: tuple[ArgRule, ...]) -> MethodRecovery:
+        if all(type(r) is AsIs for r in rules):
+            return cls(name, None, _same_args)
+        keepers = [i for i, r in enumerate(rules) if r.keeps]
+        if len(keepers) == 1:  # the common case: one value to copy, no tuple per call
+            index, only = keepers[0], rules[keepers[0]]
+
+            def keep_one(args: tuple[Any, ...]) -> Any:
+                return only.keep(args[index])
+
+            def kept_for(kept: Any, i: int) -> Any:
+                return kept if i == index else None
+
+            keep: Keep | None = keep_one
+        else:
+
+            def keep_all(args: tuple[Any, ...]) -> Any:
+                return tuple(r.keep(a) for r, a in zip(rules, args, strict=True))
+
+            def kept_for(kept: Any, i: int) -> Any:
+                return None if kept is None else kept[i]
+
+            keep = keep_all if keepers else None
+
+        def rebuild(args: tuple[Any, ...], kept: Any) -> tuple[Any, ...]:
+            return tuple(rule.rebuild(value, kept_for(kept, i))
+                         for i, (rule, value) in enumerate(zip(rules, args, strict=True)))
+
+        return cls(name, keep, rebuild)
+
+
+def _same_args(args: tuple[Any, ...], kept: Any) -> tuple[Any, ...]:
+    return args
+
+
+def generic_rule(iface: type[Interface], method: MethodSpec, index: int) -> ArgRule:
+    """The default rule for parameter `index` of `method`, from its TypeSpec."""
+    param = method.params[index]
+    spec = param.spec
+    if not spec.moves:
+        return AsIs()
+    if spec.kind == "move" and spec.py_type is RRef:
+        return CopiedRRef()
+    if spec.kind == "move" and spec.py_type is RRefDeque:
+        return CopiedDeque()
+    return Lost(f"{iface.__name__}.{method.name}({param.name}: {spec.text})")
+
+
+_RECOVERY: dict[tuple[type[Interface], str], MethodRecovery] = {}
+
+
+def register_recovery(iface: type[Interface], recovery: MethodRecovery) -> None:
+    """Use `recovery` for `iface.<recovery.name>` in shadows made from now on."""
+    if recovery.name not in iface.__methods__:
+        raise ValueError(f"{iface.__name__} has no method {recovery.name!r}")
+    _RECOVERY[(iface, recovery.name)] = recovery
+
+
+def recovery_for(iface: type[Interface], method: MethodSpec) -> MethodRecovery:
+    """The registered recovery (searching base interfaces) or the generic one."""
+    for base in iface.__mro__:
+        found = _RECOVERY.get((base, method.name))
+        if found is not None:
+            return found
+    rules = tuple(generic_rule(iface, method, i) for i in range(len(method.params)))
+    return MethodRecovery.from_rules(method.name, rules)
+
+
+# -- the shadow ----------------------------------------------------------------------------
+class _GiveUp(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ShadowBase(ProxyBase):
+    """State and recovery loop of a shadow; generated subclasses add the methods."""
+
+    __slots__ = ("_kernel", "_lock", "_name", "_policy", "_proxy", "_restart_times",
+                 "shadow_stats")
+
+    def __init__(self, kernel: Any, name: str, policy: ShadowPolicy) -> None:
+        self._kernel = kernel
+        self._name = name
+        self._policy = policy
+        self._proxy: Any = kernel.domain(name).proxy
+        self._lock = threading.RLock()
+        self._restart_times: deque[float] = deque()
+        self.shadow_stats = ShadowStats()
+
+    @property
+    def domain(self) -> Any:
+        """The current incarnation of the shadowed domain."""
+        return self._kernel.domain(self._name)
+
+    @property
+    def shadow_name(self) -> str:
+        return self._name
+
+    @property
+    def shadow_policy(self) -> ShadowPolicy:
+        return self._policy
+
+    def __repr__(self) -> str:
+        d = self.domain
+        return f"<shadow {self.interface.__name__} -> {d.name}#{d.id} ({d.state})>"
+
+    # -- recovery --------------------------------------------------------------------
+    def _recover(self, proxy: Any, recovery: MethodRecovery, args: tuple[Any, ...], kept: Any,
+                 error: RpcError) -> Any:
+        """Restart, rebuild, retry until a call succeeds or the policy gives up."""
+        failed = proxy.domain
+        crash = failed.crash
+        crashed_ns = crash.ts_ns if crash is not None else time.monotonic_ns()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._ensure_running(failed, attempt)
+                args = recovery.rebuild(args, kept)
+            except _GiveUp as give_up:
+                raise self._gave_up(give_up.reason, error) from None
+            except NotRecoverable as exc:
+                raise self._gave_up(f"crashed and {recovery.name} cannot be retried: {exc}",
+                                     error) from None
+            proxy = self._proxy
+            self.shadow_stats.retries += 1
+            try:
+                result = getattr(proxy, recovery.name)(*args)
+            except RpcError as again:
+                error, failed = again, proxy.domain
+                continue  # (the next retry runs outside this handler: no exception chaining)
+            elapsed = time.monotonic_ns() - crashed_ns
+            stats = self.shadow_stats
+            stats.recoveries += 1
+            stats.recovery_ns.append(elapsed)
+            self._kernel.events.emit("shadow-recovered", self._name, method=recovery.name,
+                                     recovery_ns=elapsed, attempts=attempt)
+            return result
+
+    def _ensure_running(self, failed: Any, attempt: int) -> None:
+        """Make the current incarnation a running one other than `failed`, or give up."""
+        kernel, name, policy = self._kernel, self._name, self._policy
+        with self._lock:
+            while True:
+                current = kernel.domain(name)
+                if current is not failed and current.state == RUNNING:
+                    self._proxy = current.proxy  # restarted by another caller
+                    return
+                if current.state == STOPPED:
+                    raise _GiveUp("was stopped; a shadow does not restart a stopped domain")
+                if attempt > policy.max_attempts:
+                    raise _GiveUp(f"crashed again after {policy.max_attempts} restart(s) for "
+                                  "one call; the shadow gave up (ShadowPolicy.max_attempts)")
+                now = time.monotonic()
+                times = self._restart_times
+                while times and now - times[0] > policy.window_s:
+                    times.popleft()
+                if len(times) >= policy.max_restarts:
+                    raise _GiveUp(f"crashed; the shadow gave up: restart limit of "
+                                  f"{policy.max_restarts} per {policy.window_s:g} s reached "
+                                  "(ShadowPolicy.max_restarts)")
+                if current.state != CRASHED:  # loading/restarting elsewhere: let it finish
+                    time.sleep(0.0005)
+                    continue
+                delay = policy.backoff(attempt)
+                if delay:
+                    time.sleep(delay)
+                times.append(time.monotonic())
+                self.shadow_stats.restarts += 1
+                kernel.events.emit("shadow-restart", name, attempt=attempt, backoff_s=delay,
+                                   incarnation=current.incarnation + 1)
+                try:
+                    self._proxy = kernel.restart(name)
+                    return
+                except DomainLoadError as exc:  # init failed: counts as a failed attempt
+                    kernel.events.emit("shadow-restart-failed", name, error=str(exc))
+                    failed = kernel.domain(name)
+                    attempt += 1
+
+    def _gave_up(self, reason: str, error: RpcError) -> RpcError:
+        self.shadow_stats.gave_up += 1
+        self._kernel.events.emit("shadow-gave-up", self._name, reason=reason)
+        return RpcError(self._name, reason, error)
+
+
+_METHOD_TEMPLATE = """\
+    def {name}(self{params}):
+        {keep}shadow__proxy = self._proxy
+        try:
+            return shadow__proxy.{name}({args})
+        except _RpcError as shadow__caught:
+            shadow__error = shadow__caught
+        # outside the handler, so a crash during the retry does not chain to this one
+        return self._recover(shadow__proxy, _R_{name}, {packed}, {kept}, shadow__error)
+"""
+
+
+def _shadow_source(iface: type[Interface], recoveries: dict[str, MethodRecovery]) -> str:
+    parts = [f"class {iface.__name__}Shadow(_ShadowBase):\n    __slots__ = ()\n"
+             "    interface = _iface\n"]
+    for m in iface.__methods__.values():
+        args = [p.name for p in m.params]
+        packed = "(" + "".join(a + ", " for a in args) + ")"
+        has_keep = recoveries[m.name].keep is not None
+        parts.append(_METHOD_TEMPLATE.format(
+            name=m.name, params="".join(", " + a for a in args), args=", ".join(args),
+            packed=packed, keep=f"shadow__kept = _K_{m.name}({packed})\n        " if has_keep
+            else "", kept="shadow__kept" if has_keep else "None"))
+    return "\n".join(parts)
+
+
+def shadow_class(iface: type[Interface]) -> type[ShadowBase]:
+    """Generate the shadow class of `iface` with the recovery rules registered now."""
+    recoveries = {name: recovery_for(iface, m) for name, m in iface.__methods__.items()}
+    clash = sorted(set(iface.__methods__) & {"domain", "shadow_name", "shadow_policy",
+                                              "shadow_stats"})
+    if clash:
+        raise ValueError(f"{iface.__name__}: method name(s) {clash} clash with the shadow's own")
+    namespace: dict[str, Any] = {"_ShadowBase": ShadowBase, "_iface": iface,
+                                 "_RpcError": RpcError}
+    for name, recovery in recoveries.items():
+        namespace[f"_R_{name}"] = recovery
+        namespace[f"_K_{name}"] = recovery.keep
+    source = _shadow_source(iface, recoveries)
+    exec(compile(source, f"<shadow {iface.__name__}>", "exec"), namespace)
+    cls: type[ShadowBase] = namespace[f"{iface.__name__}Shadow"]
+    return cls
+
+
+def make_shadow(kernel: Any, name: str, policy: ShadowPolicy | None = None) -> Any:
+    """A shadow of the loaded domain `name`: same interface, restart-and-retry on panics."""
+    iface = kernel.interface_of(name)
+    return shadow_class(iface)(kernel, name, policy or ShadowPolicy())
+
+
+# -- BDev ---------------------------------------------------------------------------------
+def _register_bdev() -> None:
+    from ..interfaces.bdev import BDev
+
+    register_recovery(BDev, MethodRecovery.from_rules("read", (AsIs(), FreshRRef())))
+    requests = CopiedDeque()
+    read_requests = CopiedDeque(zero_fields=("data",))
+
+    def keep_batch(args: tuple[Any, ...]) -> Any:
+        submit, collect, write = args
+        return ((requests if write else read_requests).keep(submit), requests.keep(collect))
+
+    def rebuild_batch(args: tuple[Any, ...], kept: Any) -> tuple[Any, ...]:
+        submit, collect, write = args
+        return (requests.rebuild(submit, kept[0]), requests.rebuild(collect, kept[1]), write)
+
+    register_recovery(BDev, MethodRecovery("submit_and_poll", keep_batch, rebuild_batch))
+
+
+_register_bdev()

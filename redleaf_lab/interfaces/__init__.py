@@ -1,0 +1,1 @@
+"""Domain interfaces only (RedLeaf interface/): small, one file per interface."""

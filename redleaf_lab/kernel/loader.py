@@ -1,0 +1,208 @@
+"""The domain loader: manifest, safe-subset check, compile once, run many times.
+
+A domain is a folder with a `domain.toml` manifest and Python files:
+
+    name = "kvstore"
+    description = "A key-value store of 4 KiB blocks"
+    entry = "kvstore.py"                          # defines init(ctx, **caps)
+    provides = "redleaf_lab.interfaces.kv:KV"     # the interface init() implements
+    [needs]                                       # capabilities init() expects
+    checksum = "redleaf_lab.interfaces.checksum:Checksum"   # a proxy of this interface
+    store = "object"                              # a trusted kernel object (device, store)
+
+`load_image(folder)` reads the manifest, runs the safe-subset check on every
+.py file (`kernel.safety`) and compiles them: a `DomainImage`, cached by
+folder and file modification times. Restarts reuse the image: they never
+re-parse. `instantiate(image, domain)` executes the cached code objects in
+fresh module namespaces with restricted builtins; relative imports resolve
+to the domain's own files (`from . import log`), each incarnation getting
+its own copies. `find_domains()` lists the folders under drivers/ and
+domains/ that have a manifest: adding a domain touches only its folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DomainLoadError, SafetyError
+from ..idl.interface import Interface
+from . import safety
+
+MANIFEST = "domain.toml"
+
+
+@dataclass(frozen=True)
+class DomainImage:
+    name: str
+    path: Path
+    description: str
+    entry: str
+    provides: type[Interface]
+    needs: dict[str, type[Interface] | None]
+    modules: dict[str, types.CodeType] = field(repr=False)
+    stamp: tuple[tuple[str, float], ...] = field(repr=False)
+
+
+_CACHE: dict[Path, DomainImage] = {}
+
+
+def search_roots() -> list[Path]:
+    packages = [importlib.import_module(f"redleaf_lab.{name}") for name in ("drivers", "domains")]
+    roots = [Path(p) for pkg in packages for p in pkg.__path__]
+    extra = os.environ.get("REDLEAF_LAB_DOMAIN_PATH", "")
+    roots.extend(Path(p) for p in extra.split(os.pathsep) if p)
+    return roots
+
+
+def find_domains() -> dict[str, Path]:
+    """Every domain folder on the search path, by manifest name."""
+    found: dict[str, Path] = {}
+    for root in search_roots():
+        if not root.is_dir():
+            continue
+        for manifest in sorted(root.glob(f"*/{MANIFEST}")):
+            try:
+                name = tomllib.loads(manifest.read_text()).get("name", manifest.parent.name)
+            except tomllib.TOMLDecodeError:
+                name = manifest.parent.name
+            found.setdefault(str(name), manifest.parent)
+    return found
+
+
+def resolve(what: str | os.PathLike[str]) -> Path:
+    """A domain name (discovered) or a folder path."""
+    path = Path(what)
+    if path.is_dir():
+        return path.resolve()
+    known = find_domains()
+    if str(what) in known:
+        return known[str(what)].resolve()
+    raise DomainLoadError(
+        f"no domain named {str(what)!r} (known: {', '.join(sorted(known)) or 'none'}); "
+        "give a folder path or put the domain under drivers/ or domains/"
+    )
+
+
+def _import_symbol(ref: str, where: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    if not attr:
+        raise DomainLoadError(f"{where}: {ref!r} must look like 'package.module:Name'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise DomainLoadError(f"{where}: cannot import {ref!r}: {exc}") from exc
+
+
+def _stamp(folder: Path) -> tuple[tuple[str, float], ...]:
+    files = sorted([folder / MANIFEST, *folder.glob("*.py")])
+    return tuple((f.name, f.stat().st_mtime) for f in files if f.exists())
+
+
+def load_image(what: str | os.PathLike[str]) -> DomainImage:
+    """Check and compile a domain folder (cached until its files change)."""
+    folder = resolve(what)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.exists():
+        raise DomainLoadError(f"{folder}: no {MANIFEST} manifest")
+    stamp = _stamp(folder)
+    cached = _CACHE.get(folder)
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    try:
+        manifest = tomllib.loads(manifest_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise DomainLoadError(f"{manifest_path}: {exc}") from exc
+    name = str(manifest.get("name", folder.name))
+    entry = str(manifest.get("entry", f"{folder.name}.py"))
+    if "provides" not in manifest:
+        raise DomainLoadError(f"{manifest_path}: the manifest must say what it `provides`")
+    provides = _import_symbol(str(manifest["provides"]), str(manifest_path))
+    if not (isinstance(provides, type) and issubclass(provides, Interface)):
+        raise DomainLoadError(f"{manifest_path}: provides {provides!r}, which is not an Interface")
+    needs: dict[str, type[Interface] | None] = {}
+    for cap, ref in dict(manifest.get("needs", {})).items():
+        needs[cap] = None if ref == "object" else _import_symbol(str(ref), str(manifest_path))
+    modules: dict[str, types.CodeType] = {}
+    for source_path in sorted(folder.glob("*.py")):
+        source = source_path.read_text()
+        safety.check_source(source, str(source_path))  # raises SafetyError
+        modules[source_path.stem] = compile(source, str(source_path), "exec", dont_inherit=True)
+    entry_module = Path(entry).stem
+    if entry_module not in modules:
+        raise DomainLoadError(f"{manifest_path}: entry file {entry!r} not found in {folder}")
+    image = DomainImage(
+        name=name, path=folder, description=str(manifest.get("description", "")),
+        entry=entry_module, provides=provides, needs=needs, modules=modules, stamp=stamp,
+    )
+    _CACHE[folder] = image
+    return image
+
+
+class _DomainNamespace:
+    """The modules of one incarnation, executed lazily on first import."""
+
+    def __init__(self, image: DomainImage, prefix: str) -> None:
+        self.image = image
+        self.prefix = prefix
+        self.package = types.ModuleType(prefix)
+        self.package.__path__ = []  # marks it as a package for relative imports
+        self.modules: dict[str, types.ModuleType] = {}
+        self.importer = safety.make_importer(local_modules=self.local_module)
+        self.builtins = safety.safe_builtins(self.importer)
+
+    def local_module(self, name: str) -> types.ModuleType:
+        """Resolve `from . import name` / `from .name import x` inside the domain."""
+        if not name:
+            return self.package
+        if name in self.modules:
+            return self.modules[name]
+        code = self.image.modules.get(name)
+        if code is None:
+            raise ImportError(f"domain {self.image.name} has no module {name!r}")
+        module = types.ModuleType(f"{self.prefix}.{name}")
+        module.__dict__["__builtins__"] = self.builtins
+        module.__dict__["__package__"] = self.prefix
+        module.__dict__["__file__"] = str(self.image.path / f"{name}.py")
+        self.modules[name] = module
+        # Registered so that dataclasses/typing can resolve the module by name; the kernel
+        # removes it when the incarnation ends (`forget`), so crashes leak nothing.
+        sys.modules[module.__name__] = module
+        setattr(self.package, name, module)
+        exec(code, module.__dict__)
+        return module
+
+
+def module_prefix(image: DomainImage, incarnation_id: int) -> str:
+    return f"redleaf_domain.{image.name}.d{incarnation_id}"
+
+
+def forget(image: DomainImage, incarnation_id: int) -> None:
+    """Drop an ended incarnation's modules from sys.modules."""
+    prefix = module_prefix(image, incarnation_id) + "."
+    for name in [n for n in sys.modules if n.startswith(prefix)]:
+        del sys.modules[name]
+
+
+def instantiate(image: DomainImage, incarnation_id: int) -> types.ModuleType:
+    """Execute the domain's cached code in fresh namespaces; returns the entry module."""
+    namespace = _DomainNamespace(image, module_prefix(image, incarnation_id))
+
+    def lazy(attr: str) -> types.ModuleType:
+        if attr in image.modules:
+            return namespace.local_module(attr)
+        raise AttributeError(attr)
+
+    namespace.package.__dict__["__getattr__"] = lazy
+    try:
+        return namespace.local_module(image.entry)
+    except SafetyError:
+        raise
+    except ImportError as exc:
+        raise DomainLoadError(f"{image.name}: {exc}") from exc

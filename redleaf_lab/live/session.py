@@ -1,0 +1,105 @@
+"""A lab session: a booted kernel, a few domains, and the registered driver workloads.
+
+    lab = LabSession.boot()                 # kernel + checksum/kvstore + membdev behind a shadow
+    lab.workloads["membdev"].start("write")
+    lab.panic("membdev", "every", period=1.0)   # once | every | random | async
+    lab.clear_faults("membdev"); lab.close()    # -> leaked objects (must be 0)
+
+The session is what the magics, the widgets, the dashboards and the headless
+demo share; none of it depends on Jupyter. Panic modes map onto
+`kernel.faults`: `once` is the next call, `every` the first call after each
+`period` seconds, `random` each call with probability `p` (seeded), `async`
+panics right now at whatever the driver executes.
+
+Threads: the methods may be called from any thread (the kernel's operations are
+thread-safe); each workload has its own traffic thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernel.kernel import Kernel, boot
+from .workloads import Workload, create_workload
+
+PANIC_MODES = ("once", "every", "random", "async")
+DEFAULT_DOMAINS = ("checksum", "kvstore")
+
+
+class LabSession:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.workloads: dict[str, Workload] = {}
+
+    @classmethod
+    def boot(cls, heap_mb: int = 256, domains: tuple[str, ...] = DEFAULT_DOMAINS,
+             workloads: tuple[str, ...] = ("membdev", "nvme"), **options: Any) -> LabSession:
+        """Boot a kernel, load `domains` (kvstore gets checksum as its capability) and
+        create `workloads` by registered name."""
+        session = cls(boot(heap_bytes=heap_mb << 20))
+        try:
+            for name in domains:
+                if name == "kvstore":
+                    session.kernel.load("kvstore", checksum=session.kernel.proxy("checksum"))
+                else:
+                    session.kernel.load(name)
+            for name in workloads:
+                session.add_workload(name, **options)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def add_workload(self, name: str, **options: Any) -> Workload:
+        if name in self.workloads:
+            raise ValueError(f"workload {name!r} already exists")
+        workload = create_workload(name, self.kernel, **options)
+        self.workloads[name] = workload
+        return workload
+
+    # -- faults and lifecycle ---------------------------------------------------------
+    def panic(self, domain: str, mode: str = "once", period: float = 1.0, p: float = 0.01,
+              seed: int = 0) -> str:
+        """Inject a panic into `domain`; returns a description of what was armed/done."""
+        faults = self.kernel.faults
+        if mode == "once":
+            return faults.next_call(domain).describe()
+        if mode == "every":
+            return faults.every(domain, period).describe()
+        if mode == "random":
+            return faults.probability(domain, p, seed=seed).describe()
+        if mode == "async":
+            done = faults.now(domain)
+            return "panicked now" if done else f"{domain} was not running"
+        raise ValueError(f"unknown panic mode {mode!r}; choose from {', '.join(PANIC_MODES)}")
+
+    def clear_faults(self, domain: str) -> None:
+        self.kernel.faults.clear(domain)
+
+    def restart(self, domain: str) -> Any:
+        return self.kernel.restart(domain)
+
+    def stop(self, domain: str) -> None:
+        for wl in self.workloads.values():
+            if wl.domain == domain:
+                wl.stop()
+        self.kernel.stop(domain)
+
+    def stop_traffic(self) -> None:
+        for wl in self.workloads.values():
+            wl.stop()
+
+    def check(self) -> dict[str, dict[str, Any]]:
+        return {name: wl.check() for name, wl in self.workloads.items()}
+
+    def close(self) -> dict[str, int]:
+        """Stop traffic and every domain; returns the leak check of `Kernel.shutdown`."""
+        self.stop_traffic()
+        for wl in self.workloads.values():
+            wl.close()
+        if self.kernel._closed:
+            return {"objects": 0, "bytes": 0}
+        return self.kernel.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<LabSession {self.kernel!r}, workloads {sorted(self.workloads)}>"

@@ -1,0 +1,145 @@
+"""One panel per driver workload: traffic, workload choice, panic injection, live counters.
+
+    panel = DriverPanel(session, session.workloads["membdev"])
+    sampler.add_listener(panel.update)
+    panel.widget                                  # a VBox to display
+
+Controls: "start traffic" / "stop traffic", the workload mode (`Workload.modes`),
+the panic mode (once | every T s | random p | asynchronous) with its T and p,
+"inject panic", "clear faults" and "restart". Read-outs: throughput, crashes,
+restarts, recoveries, last and p50 recovery time, the armed fault plan, errors.
+
+Button handlers call the session (the kernel's fault and lifecycle operations),
+which returns at once; the traffic runs on the workload's own thread, so the
+buttons stay responsive. Read-outs are written only by `update`, on the sampler
+thread, from the `Tick` (the event-bus counters and the workload's sampled
+rates), never by reading kernel internals. A button never sets a read-out: what
+the panel shows is what the sampler saw.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+
+from ..live.sampler import Tick
+from ..live.session import LabSession
+from ..live.workloads import Workload
+
+PANIC_CHOICES = (("once (next call)", "once"), ("every T s", "every"),
+                 ("random p per call", "random"), ("asynchronous (now)", "async"))
+
+
+class DriverPanel:
+    def __init__(self, session: LabSession, workload: Workload) -> None:
+        self.session = session
+        self.workload = workload
+        name = workload.name
+        self.start_button = w.Button(description="start traffic", icon="play",
+                                     button_style="success")
+        self.stop_button = w.Button(description="stop traffic", icon="stop")
+        self.mode = w.Dropdown(options=list(workload.modes), value=workload.mode,
+                               description="workload", layout=w.Layout(width="220px"))
+        self.panic_mode = w.Dropdown(options=list(PANIC_CHOICES), value="once",
+                                     description="panic", layout=w.Layout(width="260px"))
+        self.period = w.BoundedFloatText(value=1.0, min=0.05, max=60.0, step=0.1,
+                                         description="T (s)", layout=w.Layout(width="150px"))
+        self.probability = w.BoundedFloatText(value=0.01, min=0.0, max=1.0, step=0.01,
+                                              description="p", layout=w.Layout(width="150px"))
+        self.panic_button = w.Button(description="inject panic", icon="bolt",
+                                     button_style="danger")
+        self.panic_button.add_class("redleaf-panic")
+        self.clear_button = w.Button(description="clear faults")
+        self.restart_button = w.Button(description="restart", icon="refresh")
+        self.throughput = w.HTML(value="0.0 MB/s")
+        self.crashes = w.HTML(value="0")
+        self.restarts = w.HTML(value="0")
+        self.recoveries = w.HTML(value="0")
+        self.recovery_time = w.HTML(value="-")
+        self.status = w.HTML(value="")
+        for label, cls in ((self.crashes, "redleaf-crashes"), (self.restarts, "redleaf-restarts"),
+                           (self.throughput, "redleaf-throughput")):
+            label.add_class(cls)
+        self.start_button.on_click(lambda _b: self.start())
+        self.stop_button.on_click(lambda _b: self.workload.stop())
+        self.mode.observe(self._mode_changed, names="value")
+        self.panic_button.on_click(lambda _b: self.inject())
+        self.clear_button.on_click(lambda _b: self.session.clear_faults(workload.domain))
+        self.restart_button.on_click(lambda _b: self._restart())
+
+        def readout(title: str, value: w.HTML) -> w.VBox:
+            return w.VBox([w.HTML(f"<small>{title}</small>"), value],
+                          layout=w.Layout(margin="0 14px 0 0"))
+
+        self.widget = w.VBox([
+            w.HTML(f"<b>driver {name}</b> (domain <code>{workload.domain}</code>, "
+                   "behind a shadow)"),
+            w.HBox([self.start_button, self.stop_button, self.mode]),
+            w.HBox([self.panic_mode, self.period, self.probability]),
+            w.HBox([self.panic_button, self.clear_button, self.restart_button]),
+            w.HBox([readout("throughput", self.throughput), readout("crashes", self.crashes),
+                    readout("restarts", self.restarts), readout("recoveries", self.recoveries),
+                    readout("recovery time (last / p50)", self.recovery_time)]),
+            self.status,
+        ], layout=w.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
+
+    # -- controls (UI thread) -----------------------------------------------------------
+    def start(self) -> None:
+        self.workload.start(str(self.mode.value))
+
+    def _mode_changed(self, change: dict[str, Any]) -> None:
+        if self.workload.running:
+            self.workload.start(str(change["new"]))
+
+    def inject(self) -> str:
+        """Inject a panic with the selected mode (what the "inject panic" button does)."""
+        try:
+            what = self.session.panic(self.workload.domain, str(self.panic_mode.value),
+                                      period=float(self.period.value),
+                                      p=float(self.probability.value))
+        except Exception as exc:  # a bad value must not kill the panel
+            what = f"{type(exc).__name__}: {exc}"
+        self.last_action = what
+        return what
+
+    def _restart(self) -> None:
+        try:
+            self.session.restart(self.workload.domain)
+        except Exception as exc:
+            self.last_action = f"{type(exc).__name__}: {exc}"
+
+    last_action = ""
+
+    # -- read-outs (sampler thread) ---------------------------------------------------------
+    def update(self, tick: Tick) -> None:
+        wl = self.workload
+        mbps, mpps = tick.rates.get(wl.name, (0.0, 0.0))
+        c = tick.counters.get(wl.domain)
+        _set(self.throughput, f"<b>{mbps:8.1f} MB/s</b> ({mpps * 1e3:.1f} kIOPS)")
+        if c is not None:
+            _set(self.crashes, str(c.crashes))
+            _set(self.restarts, str(c.restarts))
+            _set(self.recoveries, str(c.recoveries))
+            if c.recovery_ms:
+                p50 = float(np.percentile(c.recovery_ms, 50))
+                last = c.last_recovery_ms
+                _set(self.recovery_time,
+                     f"{last:.2f} / {p50:.2f} ms" if not math.isnan(last) else "-")
+        plan = c.fault_plan if c is not None else ""
+        parts = ["traffic " + ("<b>running</b> (" + wl.mode + ")" if wl.running else "stopped")]
+        if plan:
+            parts.append(f"fault armed: {plan}")
+        if self.last_action:
+            parts.append(f"last action: {html.escape(self.last_action)}")
+        if wl.errors:
+            parts.append(f"<span style='color:#cf222e'>errors {wl.errors}: {html.escape(wl.last_error)}</span>")
+        _set(self.status, "<small>" + "; ".join(parts) + "</small>")
+
+
+def _set(widget: w.HTML, value: str) -> None:
+    if widget.value != value:
+        widget.value = value

@@ -1,0 +1,254 @@
+"""A real browser: JupyterLab on a loopback port, Debian's chromium driven by Playwright.
+
+Opens the tour (labs/00-tour.ipynb) on the "RedLeaf Lab" kernel, runs all cells, checks that the bokeh
+canvas and the driver panel render, clicks "inject panic" and checks that the crash and
+restart counters in the page change while the throughput keeps moving. The screenshot is
+saved to build/test-artifacts/lab-browser.png. A second test renders the tour with Voila
+(build/test-artifacts/voila-browser.png). Skips (with the reason) only where chromium
+or the playwright package is missing; CI installs chromium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from redleaf_lab.jupyter import kernelspec
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+TOUR = ROOT / "labs" / "00-tour.ipynb"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(argv: list[str], env: dict[str, str], log_path: Path, probe: str, name: str,
+            cwd: Path | None = None) -> Iterator[None]:
+    """Run a server process until the block ends; wait (60 s at most) until `probe` answers."""
+    with log_path.open("w") as log:
+        server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(probe, timeout=2).read()
+                    break
+                except urllib.error.HTTPError:
+                    break  # the server answers
+                except OSError:
+                    assert server.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline, f"{name} did not start in 60 s"
+                    time.sleep(0.3)
+            yield
+        finally:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright python package is missing")
+    root, home = tmp_path / "root", tmp_path / "home"
+    root.mkdir()
+    env = dict(os.environ)
+    for var in ("JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR",
+                "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        env[var] = str(home / var.lower())
+    spec_prefix = tmp_path / "prefix"
+    kernelspec.install(prefix=str(spec_prefix))
+    env["JUPYTER_PATH"] = str(spec_prefix / "share" / "jupyter")
+    env.pop("SERVER_SOFTWARE", None)
+    settings = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    shutil.copy(TOUR, root / "tour.ipynb")
+    env["REDLEAF_LAB_KEEP_LIVE"] = "1"  # the tour's last cell leaves the system running
+    port = free_port()
+    argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+            "--ServerApp.token=", "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True", "--LabApp.expose_app_in_browser=True",
+            "--ip", "127.0.0.1", "--port", str(port), f"--ServerApp.root_dir={root}"]
+    url = f"http://127.0.0.1:{port}"
+    with serving(argv, env, tmp_path / "jupyter.log", f"{url}/api/status", "jupyter lab"):
+        yield url, tmp_path
+
+
+CELLS_JS = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = panel.content.widgets;
+    const pending = cells.findIndex(c => c.model.type === 'code' && !c.model.executionCount);
+    const running = cells.some(c => c.model.type === 'code' && c.promptNode
+                                   && c.promptNode.textContent.includes('*'));
+    return {pending, running, idle: panel.sessionContext.session
+            && panel.sessionContext.session.kernel.status === 'idle'};
+}"""
+
+
+def run_every_cell(page: Any, timeout: float = 120.0) -> None:
+    """Run All, then run whatever it left out: "Run All Cells" sometimes runs only the
+    first cell while the kernel is still starting. Returns when every code cell ran."""
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.commands"
+                           ".isEnabled('notebook:run-all-cells')", timeout=30_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while True:
+        state = page.evaluate(CELLS_JS)
+        if state["pending"] < 0 and not state["running"] and state["idle"]:
+            return
+        assert time.monotonic() < deadline, f"cells did not all run: {state}"
+        if state["pending"] >= 0 and not state["running"] and state["idle"]:
+            # nothing is running but cells are left: run from the first one left out
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 2.0:
+                page.evaluate("i => { window.jupyterapp.shell.currentWidget.content"
+                              ".activeCellIndex = i; }", state["pending"])
+                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-below')")
+                quiet_since = None
+        else:
+            quiet_since = None
+        time.sleep(0.25)
+
+
+CRASH_MARKERS_JS = """() => {
+    if (!window.Bokeh || !window.Bokeh.documents) return null;
+    let n = null;
+    for (const doc of window.Bokeh.documents) {
+        const source = doc.get_model_by_name('redleaf-crash-markers');
+        if (source) n = Math.max(n || 0, source.data.t.length);
+    }
+    return n;
+}"""
+
+
+def crash_markers(page: Any) -> int | None:
+    """Crash markers in BokehJS's copy of the plot (None where BokehJS keeps no registry)."""
+    n = page.evaluate(CRASH_MARKERS_JS)
+    return None if n is None else int(n)
+
+
+def test_panic_button_in_a_real_browser(jupyter_lab: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _tmp = jupyter_lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            page.goto(f"{url}/lab/tree/tour.ipynb?reset")
+            page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) "
+                                   ".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=60_000)
+            run_every_cell(page)
+            panic = page.locator(".redleaf-panic").first  # one panel per driver: membdev first
+            panic.wait_for(timeout=30_000)
+            canvas = page.locator(".bk-Canvas").first
+            canvas.wait_for(timeout=30_000)
+            assert page.locator(".redleaf-panic").count() == 2  # membdev and nvme panels
+            crashes = page.locator(".redleaf-crashes").first
+            restarts = page.locator(".redleaf-restarts").first
+            throughput = page.locator(".redleaf-throughput").first
+            expect(throughput).to_contain_text("MB/s", timeout=10_000)
+            # the tour's own cells panicked membdev already: the click must add one more
+            crashed, restarted = int(crashes.inner_text()), int(restarts.inner_text())
+            markers = crash_markers(page)
+            before = canvas.screenshot()
+            panic.click()
+            expect(crashes).to_have_text(str(crashed + 1), timeout=15_000)
+            expect(restarts).to_have_text(str(restarted + 1), timeout=15_000)
+            if markers is not None:  # BokehJS's own copy of the crash-marker source
+                deadline = time.monotonic() + 10
+                while (crash_markers(page) or 0) <= markers:
+                    assert time.monotonic() < deadline, "no crash marker appeared"
+                    time.sleep(0.1)
+            first = throughput.inner_text()
+            deadline = time.monotonic() + 10
+            while throughput.inner_text() == first:  # the line continues after the crash
+                assert time.monotonic() < deadline, "throughput stopped updating"
+                time.sleep(0.1)
+            assert " 0.0 MB/s" not in throughput.inner_text()
+            assert canvas.screenshot() != before
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "lab-browser.png"), full_page=True)
+            browser.close()
+
+
+@pytest.fixture
+def voila_server(tmp_path: Path) -> Iterator[str]:
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright python package is missing")
+    pytest.importorskip("voila", reason="voila is missing (pip install -e '.[dev]')")
+    home = tmp_path / "home"
+    env = dict(os.environ)
+    for var in ("JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR",
+                "JUPYTER_DATA_DIR"):
+        env[var] = str(home / var.lower())
+    spec_prefix = tmp_path / "prefix"
+    kernelspec.install(prefix=str(spec_prefix))
+    env["JUPYTER_PATH"] = str(spec_prefix / "share" / "jupyter")
+    port = free_port()
+    argv = [sys.executable, "-m", "voila", str(TOUR), "--no-browser", "--port", str(port),
+            "--Voila.ip=127.0.0.1"]
+    url = f"http://127.0.0.1:{port}"
+    with serving(argv, env, tmp_path / "voila.log", f"{url}/voila/static/index.css", "voila",
+                 cwd=ROOT):
+        yield url
+
+
+def test_tour_renders_in_voila(voila_server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            page.goto(voila_server, timeout=60_000)
+            panic = page.locator(".redleaf-panic").first
+            panic.wait_for(timeout=90_000)  # voila runs every cell before it shows the page
+            assert page.locator(".redleaf-panic").count() == 2  # membdev and nvme panels
+            page.locator(".bk-Canvas").first.wait_for(timeout=30_000)
+            expect(page.locator(".redleaf-domain-table").first).to_be_visible()
+            expect(page.locator(".redleaf-throughput").first).to_contain_text(
+                "MB/s", timeout=10_000)
+            deadline = time.monotonic() + 90  # voila renders cells as they finish
+            while True:
+                outputs = "\n".join(page.locator("pre").all_inner_texts())
+                if outputs.count("PASS - ") >= 2 or "FAIL - " in outputs:
+                    break
+                assert time.monotonic() < deadline, outputs  # the exercise checks never ran
+                time.sleep(0.25)
+            assert "FAIL - " not in outputs, outputs
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "voila-browser.png"), full_page=True)
+            browser.close()

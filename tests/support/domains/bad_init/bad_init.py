@@ -1,0 +1,2 @@
+def init(ctx):
+    raise ValueError("init fails on purpose")

@@ -1,0 +1,2 @@
+def init(ctx):
+    return 1 +

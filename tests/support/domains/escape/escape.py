@@ -1,0 +1,5 @@
+import ctypes
+
+
+def init(ctx):
+    return None
