@@ -160,6 +160,7 @@ class HeapStats:
     free_list_bytes: int
     pending_objects: int
     max_objects: int
+    held_objects: int  # freed objects whose memory waits for their last numpy view
 
 
 _STATS_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in fields(HeapStats))

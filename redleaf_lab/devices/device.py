@@ -35,6 +35,7 @@ import numpy.typing as npt
 from .._core import ffi
 from .._core.heap import CoreHeap
 from ..heap.layout import Layout
+from ..heap.rref import ViewExporter, pin_object
 from ..kernel.context import current_owner_id
 
 PAGE = 4096
@@ -110,7 +111,11 @@ class Device:
         if iova % PAGE:  # the heap aligns objects of >= 4096 bytes to 4096
             self._heap.free(obj_id)
             raise RuntimeError(f"dma_alloc: heap returned an unaligned IOVA {iova:#x}")
-        array = np.frombuffer(ffi.buffer(ptr, rounded), dtype=np.uint8)[:size]
+        # pinned: after a free or a crash's reclaim, a view the driver still holds keeps
+        # the memory out of reuse until the view goes (heap/rref.py ViewExporter)
+        exporter = ViewExporter(int(ffi.cast("uintptr_t", ptr)), rounded, None,
+                                pin_object(self._heap, obj_id))
+        array = np.asarray(exporter)[:size]
         self._dma.add(obj_id)
         return DmaBuffer(iova, array, obj_id)
 

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .._core import ffi, lib
-from .._core.heap import CoreHeap, check
+from .._core.heap import ESTALE, CoreHeap, check
 from ..errors import (
     BorrowedError,
     BorrowWriteError,
@@ -61,6 +61,8 @@ _rl_move = lib.rl_move
 _rl_owner_of = lib.rl_owner_of
 _rl_handle_new = lib.rl_handle_new
 _rl_handle_drop = lib.rl_handle_drop
+_rl_view_pin_new = lib.rl_view_pin_new
+_rl_view_pin_drop = lib.rl_view_pin_drop
 _disarm_token = lib.rl_handle_disarm
 _gc = ffi.gc
 
@@ -100,21 +102,34 @@ class ViewExporter:
     numpy builds the view from `__array_interface__` (address, size) and keeps this
     object as the view's base, so its reference count counts live views (a move or a
     free is refused while it is above its baseline). It also holds the object's drop
-    token: a view keeps the object alive even after its RRef handle is gone, so a view
-    can never point at memory the heap has handed to someone else.
+    token, so a view keeps the object alive even after its RRef handle is gone, and a
+    view pin (csrc/handle.h), so the object's memory is not reused while a view lives
+    even when the object is reclaimed under it (a crashed domain's thread that has not
+    unwound yet): a view can never point at memory the heap has handed to someone else.
     """
 
-    __slots__ = ("__array_interface__", "token")
+    __slots__ = ("__array_interface__", "pin", "token")
 
-    def __init__(self, address: int, size: int, token: Any, readonly: bool = False) -> None:
+    def __init__(self, address: int, size: int, token: Any, pin: Any,
+                 readonly: bool = False) -> None:
         self.__array_interface__ = {"data": (address, readonly), "shape": (size,),
                                     "typestr": "|u1", "version": 3}
         self.token = token
+        self.pin = pin
+
+
+def pin_object(heap: CoreHeap, obj_id: int) -> Any:
+    """A view pin on a live object (freed by cffi's gc when the last holder goes)."""
+    raw = _rl_view_pin_new(heap.handle, obj_id)
+    if raw == ffi.NULL:
+        check(ESTALE, obj_id, heap.handle, "view")
+    return _gc(raw, _rl_view_pin_drop)
 
 
 def make_exporter(heap: CoreHeap, obj_id: int, size: int, token: Any,
                   readonly: bool = False) -> ViewExporter:
-    return ViewExporter(int(_ffi_cast("uintptr_t", heap.ptr(obj_id))), size, token, readonly)
+    address = int(_ffi_cast("uintptr_t", heap.ptr(obj_id)))
+    return ViewExporter(address, size, token, pin_object(heap, obj_id), readonly)
 
 
 def layout_view(exporter: ViewExporter, layout: Layout, writable: bool = True) -> np.ndarray:

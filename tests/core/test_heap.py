@@ -318,6 +318,30 @@ def test_unborrow_frees_orphans_after_reclaim() -> None:
     assert (stats.live_objects, stats.pending_objects, stats.reclaimed_objects) == (0, 0, 1)
 
 
+def test_a_view_pin_keeps_reclaimed_memory_out_of_reuse() -> None:
+    """A crashed domain's thread may still hold a numpy view when its objects are
+    reclaimed: the memory must not go to the next allocation until the view is gone."""
+    from redleaf_lab.heap.rref import make_exporter
+
+    heap = small_heap()
+    victim, _ = heap.alloc(4096, 0, 2)
+    exporter = make_exporter(heap, victim, 4096, None)
+    view = np.asarray(exporter)
+    heap.kill_domain(2)
+    assert heap.reclaim(2) == (1, 4096, 0)  # gone from the registry at once
+    assert not heap.is_live(victim) and heap.stats().held_objects == 1
+    fresh = [heap.alloc(4096, 0, ROOT) for _ in range(8)]
+    addresses = {address(ptr) for _, ptr in fresh}
+    assert view.__array_interface__["data"][0] not in addresses  # never handed out again
+    view[:] = 0xAB  # the late writer scribbles on its own, held memory only
+    assert all(not np.frombuffer(heap.buffer(i, 4096), np.uint8).any() for i, _ in fresh)
+    del view, exporter  # the last view goes: the memory returns to the arena
+    assert heap.stats().held_objects == 0
+    assert heap.stats().live_objects == 8
+    with pytest.raises(StaleRefError):
+        make_exporter(heap, victim, 4096, None)  # no pin on a stale id
+
+
 # ---- containers ----
 
 

@@ -56,3 +56,27 @@ void rl_batch_drop(rl_batch *b) {
     rl_heap_release(b->heap);
     free(b);
 }
+
+struct rl_view_pin {
+    rl_heap *heap;
+    uint32_t slot;
+};
+
+rl_view_pin *rl_view_pin_new(rl_heap *h, uint64_t id) {
+    rl_view_pin *p = malloc(sizeof *p);
+    if (!p) return NULL;
+    if (rl_pin(h, id, &p->slot)) {
+        free(p);
+        return NULL;
+    }
+    p->heap = h;
+    rl_heap_retain(h);
+    return p;
+}
+
+void rl_view_pin_drop(rl_view_pin *p) {
+    if (!p) return;
+    rl_unpin(p->heap, p->slot);
+    rl_heap_release(p->heap);
+    free(p);
+}

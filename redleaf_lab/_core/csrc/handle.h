@@ -18,6 +18,12 @@
  * still owns at top level (rl_free_owned_bulk), so ids that moved on (put back into a
  * container, or reclaimed and reused) are never touched. rl_batch_ids gives the copy,
  * valid for the token's lifetime, for bulk calls.
+ *
+ * A view pin is held by what numpy views of an object hang from (heap/rref.py
+ * ViewExporter, devices/device.py DMA buffers): while it lives the object's memory is
+ * never handed to another object, even if the object is freed or reclaimed meanwhile
+ * (rl_pin in heap.h). Its drop unpins; NULL from rl_view_pin_new means a stale id (or
+ * no memory).
  */
 #ifndef REDLEAF_HANDLE_H
 #define REDLEAF_HANDLE_H
@@ -38,5 +44,10 @@ rl_batch *rl_batch_new(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t own
 const uint64_t *rl_batch_ids(rl_batch *b);
 void rl_batch_disarm(rl_batch *b);
 void rl_batch_drop(rl_batch *b);
+
+typedef struct rl_view_pin rl_view_pin;
+
+rl_view_pin *rl_view_pin_new(rl_heap *h, uint64_t id);
+void rl_view_pin_drop(rl_view_pin *p);
 
 #endif

@@ -83,8 +83,11 @@ static int check_destination(rl_heap *h, uint32_t to) {
 
 /* ---- freeing ---- */
 
+/* The object is gone from the registry (its id is stale); a pinned one keeps its block
+ * and slot out of circulation until its last view pin drops (rl_unpin), so a view that
+ * outlived the object (a crashed domain's thread still running) never writes into memory
+ * handed to someone else. */
 static void release(rl_heap *h, rl_slot *s, uint32_t reason) {
-    rl_push_block(h, s->offset, s->size);
     count_owner(h, s->owner, -1, s->size);
     if (s->flags & F_PENDING) h->stats.pending_objects--;
     h->stats.live_objects--;
@@ -95,6 +98,12 @@ static void release(rl_heap *h, rl_slot *s, uint32_t reason) {
     s->borrows = 0;
     s->parent = 0;
     s->free_reason = reason;
+    if (s->pins) {
+        s->flags = F_HELD;
+        h->stats.held_objects++;
+        return;
+    }
+    rl_push_block(h, s->offset, s->size);
     queue_slot(h, s);
 }
 
@@ -350,6 +359,32 @@ int rl_detach_bulk(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t
                    uint32_t to, uint64_t *bad_index) {
     if (!batch_args_ok(ids, n, bad_index)) return RL_EINVAL;
     LOCKED(h, detach_locked(h, container, ids, n, to, bad_index));
+}
+
+/* ---- view pins ---- */
+
+int rl_pin(rl_heap *h, uint64_t id, uint32_t *slot_out) {
+    pthread_mutex_lock(&h->lock);
+    rl_slot *s = resolve(h, id);
+    int rc = !s ? RL_ESTALE : s->pins == UINT32_MAX ? RL_EINVAL : RL_OK;
+    if (rc == RL_OK) {
+        s->pins++;
+        *slot_out = (uint32_t)(s - h->slots);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void rl_unpin(rl_heap *h, uint32_t slot) {
+    pthread_mutex_lock(&h->lock);
+    rl_slot *s = slot < h->slots_used ? &h->slots[slot] : NULL;
+    if (s && s->pins && --s->pins == 0 && (s->flags & F_HELD)) {
+        s->flags = 0;
+        h->stats.held_objects--;
+        rl_push_block(h, s->offset, s->size);
+        queue_slot(h, s);
+    }
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* ---- borrows ---- */

@@ -77,6 +77,7 @@ typedef struct {
     uint64_t free_list_bytes;
     uint64_t pending_objects; /* borrowed objects waiting for their last unborrow */
     uint64_t max_objects;
+    uint64_t held_objects; /* freed, but memory kept until their last view pin drops */
 } rl_heap_stats;
 
 /* Lifetime. arena_bytes 0 means RL_DEFAULT_ARENA; iova_base must be 4096-aligned. */
@@ -136,6 +137,12 @@ int rl_reclaim(rl_heap *h, uint32_t owner, uint64_t *objects_out, uint64_t *byte
                uint64_t *deferred_out);
 
 /* Queries and addressing. */
+/* View pins: a pinned object's memory is never reused, even after the object is freed or
+ * reclaimed (its id goes stale at once); it returns to the arena at the last unpin.
+ * rl_pin gives the slot index to unpin with. handle.c wraps them as tokens. */
+int rl_pin(rl_heap *h, uint64_t id, uint32_t *slot_out);
+void rl_unpin(rl_heap *h, uint32_t slot);
+
 int rl_lookup(rl_heap *h, uint64_t id, rl_entry_info *out);
 int rl_owner(rl_heap *h, uint64_t id, uint32_t *owner_out);
 /* The owner (>= 0), or -RL_E* for a stale id. No out-parameter: safe to share. */

@@ -21,6 +21,7 @@
 #define SLOT_QUARANTINE 4096u
 #define OWNER_PAGE_BITS 12u
 #define OWNER_PAGES (RL_MAX_OWNERS >> OWNER_PAGE_BITS)
+#define F_HELD (1u << 29) /* freed while pinned: block and slot kept until the last unpin */
 #define F_LIVE (1u << 30)
 #define F_MARK (1u << 31) /* bulk validation: "already seen in this batch" */
 #define F_PUBLIC (RL_FLAG_CONTAINER | RL_FLAG_ORPHANED | RL_FLAG_FREE_PENDING)
@@ -29,6 +30,7 @@
 typedef struct {
     uint64_t size, offset, parent, scan; /* scan: cursor of the container-free walk */
     uint32_t type_id, owner, borrows, generation, flags, child_offset, free_reason, next_free;
+    uint32_t pins; /* live numpy views (view pins, handle.c): the memory may not be reused */
 } rl_slot;
 
 typedef struct { uint64_t *items, len, cap; } offset_stack;
