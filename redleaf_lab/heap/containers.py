@@ -46,7 +46,7 @@ from ..errors import StaleRefError
 from ..kernel.context import current_owner_id
 from .batch import RRefBatch
 from .layout import CONTAINER_SLOTS, VEC_STORAGE, Layout
-from .rref import HeapObject, RRef, current_heap, make_exporter
+from .rref import HeapObject, RRef, current_heap, make_exporter, pin_object
 
 _U64 = np.dtype(np.uint64)
 
@@ -54,7 +54,7 @@ _U64 = np.dtype(np.uint64)
 class _SlotContainer(HeapObject):
     """Common part of RRefArray and RRefDeque: a u64 slot array on the heap."""
 
-    __slots__ = ("_capacity", "_element", "_header", "_slots")
+    __slots__ = ("_capacity", "_element", "_header", "_pin", "_slots")
     header_words = 0
 
     def __init__(
@@ -64,6 +64,9 @@ class _SlotContainer(HeapObject):
         self._element = element
         self._capacity = capacity
         words = np.frombuffer(heap.buffer(obj_id, size), dtype=_U64)
+        # the handle keeps these views for life: pin the memory, so a late write by a
+        # thread of a crashed domain never lands in memory reused by another object
+        self._pin = pin_object(heap, obj_id)
         self._header = words[: self.header_words]
         self._slots = words[self.header_words :]
 
