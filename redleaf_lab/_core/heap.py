@@ -22,6 +22,7 @@ and an object's memory is only the caller's while its id is live.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
@@ -195,6 +196,8 @@ class CoreHeap:
         id_out = ffi.new("uint64_t *")
         ptr_out = ffi.new("void **")
         rc = lib.rl_alloc(self._heap, size, type_id, owner, 0, id_out, ptr_out)
+        if rc and self._collect_held(rc):
+            rc = lib.rl_alloc(self._heap, size, type_id, owner, 0, id_out, ptr_out)
         if rc:
             check(rc, 0, None, f"alloc({size} bytes, owner {owner})")
         return id_out[0], ptr_out[0]
@@ -206,9 +209,21 @@ class CoreHeap:
         id_out = ffi.new("uint64_t *")
         ptr_out = ffi.new("void **")
         rc = lib.rl_alloc_container(self._heap, size, type_id, owner, child_offset, id_out, ptr_out)
+        if rc and self._collect_held(rc):
+            rc = lib.rl_alloc_container(self._heap, size, type_id, owner, child_offset, id_out,
+                                        ptr_out)
         if rc:
             check(rc, 0, None, f"alloc_container({size} bytes, owner {owner})")
         return id_out[0], ptr_out[0]
+
+    def _collect_held(self, rc: int) -> bool:
+        """The heap is full but freed objects are held by views (view pins) that may be
+        garbage in reference cycles (a crashed domain's state, exception frames): collect
+        them and say whether a retry is worth it."""
+        if rc not in (ENOMEM, EFULL) or not self.stats().held_objects:
+            return False
+        gc.collect()
+        return True
 
     def free(self, id: int) -> None:
         """Free a top-level, unborrowed object (and every child nested in it)."""

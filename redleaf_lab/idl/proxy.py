@@ -226,11 +226,17 @@ def _compiled(iface: type[Interface]) -> tuple[str, Any]:
     ]
     for m in methods:
         lines.append(f"    _m_{m.name} = _impl.{m.name}")
+    names = [f"_m_{m.name}" for m in methods]
+    lines += ["", "    def _release_impl():",
+              "        # the incarnation is dead: drop its state (and the heap memory its views pin)"]
+    lines += [f"        nonlocal {', '.join(names)}",
+              f"        {' = '.join(names)} = _gone"] if names else ["        pass"]
     lines.append("")
     lines.append(f"    class {iface.__name__}Proxy(_ProxyBase):")
     lines.append("        __slots__ = ()")
     lines.append("        interface = _iface")
     lines.append("        domain = _d")
+    lines.append("        release_impl = staticmethod(_release_impl)")
     lines.append("")
     for m in methods:
         for slow in (False, True):
@@ -261,6 +267,7 @@ def _compiled(iface: type[Interface]) -> tuple[str, Any]:
         "_escaped": calls.escaped_views,
         "_exchange": _exchange_error,
         "_rl_move": lib.rl_move,
+        "_gone": _gone,
         "DomainUnwind": DomainUnwind,
     }
     namespace.update(consts)
@@ -269,6 +276,11 @@ def _compiled(iface: type[Interface]) -> tuple[str, Any]:
     result = (source, namespace["make_proxy"])
     _SOURCE_CACHE[iface] = result
     return result
+
+
+def _gone(*args: Any) -> Any:
+    """What a dead incarnation's proxy calls in place of its released implementation."""
+    raise RuntimeError("this domain incarnation crashed or stopped; its state was released")
 
 
 def _exchange_error(text: str) -> Exception:

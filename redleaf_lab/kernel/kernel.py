@@ -219,7 +219,7 @@ class Kernel:
             loader.forget(domain.spec.image, domain.id)
             info.reclaimed_objects, info.reclaimed_bytes = objects, nbytes
             info.deferred_objects = deferred
-            domain.impl = None  # the dead incarnation's state goes; stale proxies fail fast
+            release_state(domain)  # the dead incarnation's state goes; stale proxies fail fast
             domain.settled.set()
         if info.unwound_threads:
             self.events.emit("unwind", domain.name, id=domain.id, threads=info.unwound_threads)
@@ -278,6 +278,7 @@ class Kernel:
         self.wait_unwound(domain, timeout=2.0)
         objects, nbytes, deferred = self.heap.reclaim(domain.id)
         loader.forget(domain.spec.image, domain.id)
+        release_state(domain)
         domain.settled.set()
         self.events.emit("stop", name, id=domain.id, threads=unwound)
         self.events.emit("reclaim", name, id=domain.id, objects=objects, bytes=nbytes,
@@ -413,6 +414,16 @@ class Kernel:
     def __repr__(self) -> str:
         running = sum(1 for d in self._domains.values() if d.state == RUNNING)
         return f"<Kernel: {running}/{len(self._domains)} domains running>"
+
+
+def release_state(domain: Domain) -> None:
+    """Drop the references to a dead incarnation's state: its implementation object and
+    the proxy's bindings to it. Handles it kept become garbage, so the heap memory their
+    views pin returns to the arena (the objects themselves were reclaimed already)."""
+    domain.impl = None
+    release = getattr(domain.proxy, "release_impl", None)
+    if release is not None:
+        release()
 
 
 def boot(heap_bytes: int = 1 << 30, max_objects: int = 1 << 20) -> Kernel:
