@@ -25,9 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join(HERE, "csrc")
 MODULE_NAME = "redleaf_lab._core._redleaf_dev"
 
-CSOURCES = ["nvme_model.c", "nvme_cmd.c", "nvme_host.c"]
-CHEADERS = ["nvme_model.h"]
-CDEFS = ["nvme.cdef"]
+CSOURCES = ["nvme_model.c", "nvme_cmd.c", "nvme_host.c", "ixgbe_model.c", "ixgbe_ring.c",
+            "ixgbe_wire.c", "ixgbe_host.c"]
+CHEADERS = ["nvme_model.h", "ixgbe_model.h"]
+CDEFS = ["nvme.cdef", "ixgbe.cdef"]
 
 
 def _core_build() -> Any:

@@ -13,3 +13,9 @@ it holds survives a crash and restart of the driver.
 from .memstore import MemStore
 
 __all__ = ["MemStore"]
+
+# The Intel 82599 model (sim backend) and its register map; see sim_ixgbe.py.
+from . import ixgbe_regs
+from .sim_ixgbe import IxgbeStats, SimIxgbe, line_rate_pps
+
+__all__ += ["IxgbeStats", "SimIxgbe", "ixgbe_regs", "line_rate_pps"]

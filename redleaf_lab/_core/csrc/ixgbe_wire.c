@@ -1,0 +1,349 @@
+/* 82599 model: the wire behind the MAC. One backend is chosen at creation:
+ *
+ * - generator: IPv4/UDP frames of cfg.frame_bytes (without FCS) for cfg.flows flows.
+ *   Flow f: 10.1.(f >> 8).(f & 255):(10000 + f % 50000) -> 10.2.0.1:9 (UDP discard),
+ *   IPv4 DF, TTL 64, a valid header checksum; the UDP payload starts with a big-endian
+ *   64-bit sequence number (one counter over all flows) and the 32-bit flow id, then
+ *   bytes from the seed; the UDP checksum is valid (updated per frame from a per-flow
+ *   partial sum, RFC 1624 style). Flows are picked by xorshift64 from the seed, so the
+ *   stream is deterministic. Transmitted frames go to the sink.
+ * - sink: counts transmitted frames and, with cfg.verify, checks the IPv4 header
+ *   checksum, lengths and UDP checksum, and for generator frames that each flow's
+ *   sequence number only grows (gaps are drops, which forwarders may have). The Ethernet
+ *   header is not checked: forwarders rewrite it (ixy-fwd touches byte 1). With
+ *   cfg.loopback, transmitted frames are also delivered back into RX.
+ * - loopback: transmitted frames are delivered into RX, unchecked.
+ * - tap: a Linux TAP device (/dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI), opened
+ *   non-blocking: transmitted frames are written to it, frames read from it (at most
+ *   cfg.burst per pass) are delivered into RX.
+ * cfg.capture keeps the last IXG_CAPTURE_SLOTS transmitted frames for inspection.
+ * Locking: every function here runs under d->lock (see ixgbe_model.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ixgbe_internal.h"
+
+#define GEN_DST_PORT 9u
+#define GEN_HDR 54u /* Ethernet 14 + IPv4 20 + UDP 8 + sequence 8 + flow id 4 */
+static const uint8_t GEN_SRC_MAC[6] = {0x02, 0x52, 0x4C, 0x00, 0x00, 0x01};
+
+static uint64_t xorshift(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static void put16(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+
+/* Internet checksum partial sum of big-endian words (len even, or zero-padded). */
+static uint64_t sum_be(const uint8_t *p, uint32_t len) {
+    uint64_t s = 0;
+    for (uint32_t i = 0; i + 1 < len; i += 2) s += get16(p + i);
+    if (len & 1u) s += (uint32_t)p[len - 1] << 8;
+    return s;
+}
+
+/* The same sum in native order, fast; folding it to 0xFFFF means "valid" in any order. */
+static uint64_t sum_fast(const uint8_t *p, uint32_t len) {
+    uint64_t s = 0;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        s += (v & 0xFFFFFFFFu) + (v >> 32);
+    }
+    for (; len >= 2; p += 2, len -= 2) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        s += v;
+    }
+    if (len) s += p[0]; /* the odd last byte is the first byte of a word */
+    return s;
+}
+
+static uint32_t fold(uint64_t s) {
+    while (s >> 16) s = (s & 0xFFFFu) + (s >> 16);
+    return (uint32_t)s;
+}
+
+/* The header template of flow f: Ethernet, IPv4, UDP with checksum 0, seq 0, flow id. */
+static void build_flow(ixg_dev *d, uint32_t f, uint64_t payload_sum) {
+    ixg_flow *fl = &d->gen.flows[f];
+    uint8_t *h = fl->hdr;
+    uint32_t fb = d->cfg.frame_bytes;
+    memset(h, 0, sizeof fl->hdr);
+    memcpy(h, d->cfg.mac, 6);
+    memcpy(h + 6, GEN_SRC_MAC, 6);
+    put16(h + 12, 0x0800);
+    uint8_t *ip = h + 14;
+    ip[0] = 0x45;
+    put16(ip + 2, fb - 14u);
+    put16(ip + 6, 0x4000); /* DF */
+    ip[8] = 64;
+    ip[9] = 17;
+    uint8_t src[4] = {10, 1, (uint8_t)(f >> 8), (uint8_t)f}, dst[4] = {10, 2, 0, 1};
+    memcpy(ip + 12, src, 4);
+    memcpy(ip + 16, dst, 4);
+    put16(ip + 10, ~fold(sum_be(ip, 20)) & 0xFFFFu);
+    uint8_t *udp = ip + 20;
+    uint32_t ulen = fb - 34u;
+    put16(udp, 10000u + f % 50000u);
+    put16(udp + 2, GEN_DST_PORT);
+    put16(udp + 4, ulen);
+    for (int i = 0; i < 4; i++) udp[16 + i] = (uint8_t)(f >> (24 - 8 * i));
+    /* pseudo header (src, dst, protocol, UDP length) + UDP header + seq/flow + payload */
+    fl->sum = fold(sum_be(ip + 12, 8) + 17u + ulen + sum_be(udp, 20) + payload_sum);
+    fl->queue_hash = ixg_frame_hash(h, GEN_HDR);
+}
+
+static int gen_open(ixg_dev *d) {
+    ixg_gen *g = &d->gen;
+    uint32_t fb = d->cfg.frame_bytes;
+    g->flows = calloc(d->cfg.flows, sizeof(ixg_flow));
+    g->payload = calloc(1, fb);
+    g->last_seq = calloc(d->cfg.flows, sizeof(uint64_t));
+    if (!g->flows || !g->payload || !g->last_seq) return -1;
+    uint64_t s = d->cfg.seed * 0x9E3779B97F4A7C15ull + 1u;
+    for (uint32_t i = GEN_HDR; i < fb; i++) g->payload[i] = (uint8_t)(xorshift(&s) >> 24);
+    /* payload bytes start at an even offset of the UDP segment (54 - 34 = 20) */
+    uint64_t psum = sum_be(g->payload + GEN_HDR, fb - GEN_HDR);
+    for (uint32_t f = 0; f < d->cfg.flows; f++) build_flow(d, f, psum);
+    g->rng = d->cfg.seed ^ 0xD1B54A32D192ED03ull;
+    if (!g->rng) g->rng = 1;
+    return 0;
+}
+
+/* Write the next frame of flow f into buf (cfg.frame_bytes bytes). */
+static void gen_write(ixg_dev *d, uint32_t f, uint8_t *buf) {
+    ixg_gen *g = &d->gen;
+    uint32_t fb = d->cfg.frame_bytes;
+    memcpy(buf, g->flows[f].hdr, GEN_HDR);
+    memcpy(buf + GEN_HDR, g->payload + GEN_HDR, fb - GEN_HDR);
+    uint64_t seq = g->seq++;
+    for (int i = 0; i < 8; i++) buf[42 + i] = (uint8_t)(seq >> (56 - 8 * i));
+    uint64_t s = g->flows[f].sum + (seq >> 48) + ((seq >> 32) & 0xFFFFu) +
+                 ((seq >> 16) & 0xFFFFu) + (seq & 0xFFFFu);
+    uint32_t c = ~fold(s) & 0xFFFFu;
+    put16(buf + 40, c ? c : 0xFFFFu); /* RFC 768: a computed 0 is sent as all ones */
+}
+
+static uint32_t gen_pick(ixg_dev *d) {
+    return (uint32_t)(((xorshift(&d->gen.rng) >> 32) * d->cfg.flows) >> 32);
+}
+
+uint64_t ixg_wire_generate(ixg_dev *d, uint64_t n, int honour_room) {
+    ixg_gen *g = &d->gen;
+    if (!g->flows || n == 0) return 0;
+    uint32_t fb = d->cfg.frame_bytes;
+    if (!ixg_rx_ready(d) || !ixg_rx_accept(d, g->flows[0].hdr)) {
+        if (honour_room) return 0; /* nothing is sent into a closed receiver */
+        d->stats.gen_packets += n;
+        if (ixg_rx_ready(d)) d->stats.rx_filtered += n;
+        else d->stats.rx_missed += n;
+        g->seq += n;
+        return 0;
+    }
+    uint64_t done = 0, missed = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t f = gen_pick(d);
+        uint32_t q = ixg_flow_queue(d, g->flows[f].queue_hash);
+        int bad = 0;
+        uint8_t *buf = d->rx[q].enabled && d->rx[q].bufsize >= fb ? ixg_rx_slot(d, q, fb, &bad)
+                                                                  : NULL;
+        if (!buf && d->rx[q].enabled && d->rx[q].bufsize < fb && !honour_room) {
+            uint8_t frame[IXG_MAX_STD_FRAME]; /* small buffers: several descriptors */
+            gen_write(d, f, frame);
+            d->stats.gen_packets++;
+            if (ixg_rx_deliver(d, frame, fb)) done++;
+            continue;
+        }
+        if (!buf) {
+            if (honour_room) break;
+            d->stats.gen_packets++;
+            g->seq++;
+            missed++;
+            continue;
+        }
+        gen_write(d, f, buf);
+        ixg_rx_commit(d, q, fb);
+        d->stats.gen_packets++;
+        done++;
+    }
+    if (done) ixg_rx_count(d, g->flows[0].hdr, fb, done);
+    if (missed) ixg_rx_miss(d, missed);
+    return done;
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int tap_rx(ixg_dev *d) {
+    uint8_t frame[IXG_STAGE_BYTES];
+    int moved = 0;
+    for (uint32_t i = 0; i < d->cfg.burst; i++) {
+        ssize_t n = read(d->tap_fd, frame, sizeof frame);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) d->stats.tap_errors++;
+            break;
+        }
+        d->stats.tap_rx++;
+        moved += ixg_rx_deliver(d, frame, (uint32_t)n);
+    }
+    return moved;
+}
+
+int ixg_wire_rx(ixg_dev *d, int inline_mode) {
+    if (d->cfg.wire == IXG_WIRE_TAP) return tap_rx(d);
+    if (d->cfg.wire != IXG_WIRE_GENERATOR || !ixg_rx_ready(d)) return 0;
+    uint64_t cap = (uint64_t)d->cfg.burst * d->cfg.queues;
+    if (inline_mode || d->cfg.rate_pps <= 0.0) return (int)ixg_wire_generate(d, cap, 1);
+    /* thread mode with a rate: a token bucket, refilled from the monotonic clock;
+     * frames due while the ring is full are missed (MPC) */
+    int64_t now = now_ns();
+    if (d->gen.last_ns == 0) d->gen.last_ns = now;
+    d->gen.tokens += (double)(now - d->gen.last_ns) * 1e-9 * d->cfg.rate_pps;
+    d->gen.last_ns = now;
+    if (d->gen.tokens > 2.0 * (double)cap) d->gen.tokens = 2.0 * (double)cap;
+    uint64_t n = (uint64_t)d->gen.tokens;
+    if (n > cap) n = cap;
+    d->gen.tokens -= (double)n;
+    return (int)ixg_wire_generate(d, n, 0);
+}
+
+static void sink(ixg_dev *d, const uint8_t *f, uint32_t len) {
+    d->stats.sink_packets++;
+    d->stats.sink_bytes += len;
+    if (!d->cfg.verify) return;
+    if (len < 14 || get16(f + 12) != 0x0800) { /* not IPv4 */
+        d->stats.sink_other++;
+        return;
+    }
+    const uint8_t *ip = f + 14;
+    uint32_t ihl = (uint32_t)(ip[0] & 0xFu) * 4u;
+    if (len < 34 || (ip[0] >> 4) != 4 || ihl < 20 || 14u + ihl > len ||
+        fold(sum_fast(ip, ihl)) != 0xFFFFu || get16(ip + 2) < ihl ||
+        14u + get16(ip + 2) > len) {
+        d->stats.sink_bad++;
+        return;
+    }
+    uint32_t tot = get16(ip + 2);
+    if (ip[9] != 17) {
+        d->stats.sink_other++;
+        return;
+    }
+    const uint8_t *udp = ip + ihl;
+    uint32_t ulen = tot - ihl >= 8 ? get16(udp + 4) : 0;
+    if (ulen < 8 || ulen > tot - ihl) {
+        d->stats.sink_bad++;
+        return;
+    }
+    if (get16(udp + 6)) {
+        uint8_t pseudo[12];
+        memcpy(pseudo, ip + 12, 8);
+        pseudo[8] = 0;
+        pseudo[9] = 17;
+        put16(pseudo + 10, ulen);
+        if (fold(sum_fast(pseudo, 12) + sum_fast(udp, ulen)) != 0xFFFFu) {
+            d->stats.sink_bad++;
+            return;
+        }
+    }
+    if (get16(udp + 2) != GEN_DST_PORT || ulen < 20 || !d->gen.last_seq) {
+        d->stats.sink_other++;
+        return;
+    }
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; i++) seq = seq << 8 | udp[8 + i];
+    uint32_t flow = (uint32_t)udp[16] << 24 | (uint32_t)udp[17] << 16 | get16(udp + 18);
+    if (flow >= d->cfg.flows) {
+        d->stats.sink_other++;
+        return;
+    }
+    uint64_t *last = &d->gen.last_seq[flow];
+    if (*last && seq + 1u <= *last) d->stats.sink_seq_errors++;
+    else *last = seq + 1u;
+    d->stats.sink_ok++;
+}
+
+void ixg_wire_tx(ixg_dev *d, const uint8_t *frame, uint32_t len) {
+    if (d->capture) {
+        uint32_t slot = (uint32_t)(d->captured++ % IXG_CAPTURE_SLOTS);
+        uint32_t n = len < IXG_CAPTURE_BYTES ? len : IXG_CAPTURE_BYTES;
+        memcpy(d->capture + (uint64_t)slot * IXG_CAPTURE_BYTES, frame, n);
+        d->capture_len[slot] = len;
+    }
+    switch (d->cfg.wire) {
+    case IXG_WIRE_GENERATOR:
+    case IXG_WIRE_SINK:
+        sink(d, frame, len);
+        if (d->cfg.loopback) ixg_rx_deliver(d, frame, len);
+        break;
+    case IXG_WIRE_LOOPBACK:
+        ixg_rx_deliver(d, frame, len);
+        break;
+    case IXG_WIRE_TAP:
+        if (write(d->tap_fd, frame, len) == (ssize_t)len) d->stats.tap_tx++;
+        else d->stats.tap_errors++;
+        break;
+    default:
+        break;
+    }
+}
+
+static int tap_open(ixg_dev *d, char *err, size_t errlen) {
+    d->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (d->tap_fd < 0) {
+        snprintf(err, errlen, "cannot open /dev/net/tun: %s", strerror(errno));
+        return -1;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", d->cfg.tap_name);
+    if (ioctl(d->tap_fd, TUNSETIFF, &ifr) < 0) {
+        snprintf(err, errlen, "TUNSETIFF %s failed: %s", d->cfg.tap_name, strerror(errno));
+        return -1;
+    }
+    snprintf(d->tap_name, sizeof d->tap_name, "%s", ifr.ifr_name);
+    return 0;
+}
+
+int ixg_wire_open(ixg_dev *d, char *err, size_t errlen) {
+    if (d->cfg.wire == IXG_WIRE_TAP) return tap_open(d, err, errlen);
+    if (d->cfg.wire == IXG_WIRE_GENERATOR || d->cfg.wire == IXG_WIRE_SINK) {
+        if (gen_open(d)) {
+            snprintf(err, errlen, "out of memory for %u flows", d->cfg.flows);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void ixg_wire_close(ixg_dev *d) {
+    if (d->tap_fd >= 0) close(d->tap_fd);
+    d->tap_fd = -1;
+    free(d->gen.flows);
+    free(d->gen.payload);
+    free(d->gen.last_seq);
+    d->gen.flows = NULL;
+    d->gen.payload = NULL;
+    d->gen.last_seq = NULL;
+}
