@@ -1,0 +1,174 @@
+"""One RX or TX descriptor ring of the 82599, driven with numpy, a batch at a time.
+
+Purpose: a ring is `size` 16-byte descriptors in DMA memory (§7.1.6 / §7.2.3.2.4) plus
+the packet buffers the NIC currently owns, kept in an RRefDeque in slot order
+(`held`: zero copy, the buffers stay in the shared heap and are never touched by
+Python). Armed slots are the window [oldest, oldest + count) modulo `size`;
+descriptors complete in ring order, so the completed ones are always a prefix of
+that window, found with one vectorized status check per run of slots (a window
+crossing the end of the ring is two runs). At most size - 1 slots are armed, so the
+tail never catches up with the head (§7.1.9: RDT == RDH means "no descriptor").
+
+* `RxRing.completed(limit)` -> (n, lengths): how many of the oldest buffers hold a
+  received frame (DD set, EOP required: one frame per buffer) and their lengths;
+  `consume(n)` forgets them; `arm(iovas)` writes read-format descriptors (packet
+  address, header address 0, which clears DD) after the window.
+* `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
+  back, RS is set on every descriptor); `consume(n)`; `post(iovas, lengths)` writes
+  advanced data descriptors after the window.
+The caller moves the buffers in/out of `held` and writes the tail register once.
+
+Ownership: the ring memory comes from device.dma_alloc and `held` is allocated here,
+both owned by the driver domain: a crash reclaims them (after the kernel quiesced the
+device). Memory ordering: descriptors are written before the tail; a status word is
+read before the length next to it. Not thread safe: one ring per caller.
+"""
+
+import numpy as np
+
+from redleaf_lab.api import RRefDeque
+from redleaf_lab.interfaces.net import Packet
+
+from .regs import (
+    DESC_BYTES,
+    RX_LENGTH_WORD,
+    RX_STAT_DD,
+    RX_STAT_EOP,
+    RX_STATUS_DWORD,
+    TX_CMD_ONE_BUFFER,
+    TX_PAYLEN_SHIFT,
+    TX_STAT_DD,
+    TX_STATUS_DWORD,
+    IxgbeError,
+)
+
+RX_DONE = RX_STAT_DD | RX_STAT_EOP
+
+
+class Ring:
+    """What RX and TX rings share: memory, views, the armed window, the held buffers."""
+
+    def __init__(self, device, queue: int, size: int) -> None:
+        self.queue = queue
+        self.size = size
+        self.mem = device.dma_alloc(size * DESC_BYTES)
+        self.d64 = self.mem.array.view(np.uint64).reshape(size, 2)
+        self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
+        self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
+        self.held = RRefDeque.new(Packet, size)
+        self.oldest = 0  # first armed slot: the next descriptor the NIC completes
+        self.count = 0  # armed slots (== len(held), kept here to save a registry call)
+
+    @property
+    def tail(self) -> int:
+        """One past the newest armed slot: the value of the tail register."""
+        return (self.oldest + self.count) % self.size
+
+    @property
+    def room(self) -> int:
+        return self.size - 1 - self.count
+
+    def runs(self, start: int, n: int) -> list:
+        """Slots [start, start + n) modulo size as at most two (slot, count) runs."""
+        first = min(n, self.size - start)
+        if first == n:
+            return [(start, n)]
+        return [(start, first), (0, n - first)]
+
+    def consume(self, n: int) -> None:
+        self.oldest = (self.oldest + n) % self.size
+        self.count -= n
+
+    def release(self, device) -> None:
+        device.dma_free(self.mem.handle)
+
+
+class RxRing(Ring):
+    def written_prefix(self, limit: int) -> tuple:
+        """(n, [status arrays]): the leading written-back (non-zero status) slots of the
+        window, at most `limit`; arming zeroes the status, so non-zero means done."""
+        window = min(self.count, limit)
+        if window <= 0:
+            return 0, []
+        column = self.d32[:, RX_STATUS_DWORD]
+        n = 0
+        parts = []
+        for slot, count in self.runs(self.oldest, window):
+            status = column[slot : slot + count]
+            written = status != 0
+            if written.all():
+                parts.append(status)
+                n += count
+                continue
+            k = int(written.argmin())
+            parts.append(status[:k])
+            n += k
+            break
+        return n, parts
+
+    def completed(self, limit: int) -> tuple:
+        """(n, lengths as uint32[n]) of the oldest received frames, at most `limit`."""
+        n, parts = self.written_prefix(limit)
+        if n == 0:
+            return 0, None
+        status = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if not np.all((status & RX_DONE) == RX_DONE):
+            bad = int(np.flatnonzero((status & RX_DONE) != RX_DONE)[0])
+            raise IxgbeError(f"rx queue {self.queue}: descriptor {(self.oldest + bad) % self.size}"
+                             f" has status {int(status[bad]):#x}: a frame larger than one buffer "
+                             "(no EOP) or a writeback without DD")
+        runs = self.runs(self.oldest, n)
+        if len(runs) == 1:
+            lengths = self.d16[self.oldest : self.oldest + n, RX_LENGTH_WORD].astype(np.uint32)
+        else:
+            lengths = np.concatenate([self.d16[s : s + c, RX_LENGTH_WORD] for s, c in runs]
+                                     ).astype(np.uint32)
+        return n, lengths
+
+    def arm(self, iovas) -> None:
+        """Give the NIC buffers at `iovas` in the slots after the window (§7.1.6.1)."""
+        n = len(iovas)
+        if n > self.room:
+            raise IxgbeError(f"rx queue {self.queue}: {n} buffers for {self.room} free slots")
+        done = 0
+        for slot, count in self.runs(self.tail, n):
+            ring = self.d64[slot : slot + count]
+            ring[:, 0] = iovas[done : done + count]
+            ring[:, 1] = 0  # header address 0: clears the status (DD) of the old writeback
+            done += count
+        self.count += n
+
+
+class TxRing(Ring):
+    def completed(self, limit: int) -> int:
+        """How many of the oldest frames the NIC has sent (DD written back), at most `limit`."""
+        # dword 3 holds PAYLEN << 14 until the writeback: test only the DD bit
+        window = min(self.count, limit)
+        if window <= 0:
+            return 0
+        column = self.d32[:, TX_STATUS_DWORD]
+        n = 0
+        for slot, count in self.runs(self.oldest, window):
+            sent = (column[slot : slot + count] & TX_STAT_DD) != 0
+            if sent.all():
+                n += count
+                continue
+            n += int(sent.argmin())
+            break
+        return n
+
+    def post(self, iovas, lengths) -> None:
+        """Advanced data descriptors (§7.2.3.2.4), one buffer per frame, RS on each."""
+        n = len(iovas)
+        if n > self.room:
+            raise IxgbeError(f"tx queue {self.queue}: {n} frames for {self.room} free slots")
+        lengths = lengths.astype(np.uint64)
+        # dword 2: length | DTYP | DCMD; dword 3: PAYLEN << 14 (its DD bit 0 starts clear)
+        words = (lengths | TX_CMD_ONE_BUFFER) | ((lengths << TX_PAYLEN_SHIFT) << 32)
+        done = 0
+        for slot, count in self.runs(self.tail, n):
+            ring = self.d64[slot : slot + count]
+            ring[:, 0] = iovas[done : done + count]
+            ring[:, 1] = words[done : done + count]
+            done += count
+        self.count += n

@@ -1,0 +1,56 @@
+"""nullnet: a Net driver with no device (RedLeaf's nullnet), to measure isolation alone.
+
+Interface: `Net` (redleaf_lab.interfaces.net). `submit_and_poll` moves the packets
+from `packets` to `collect` as one handle-free batch (as many as `collect` has room
+for): a receive "receives" every buffer it is lent at once (each with length
+`FRAME`), a transmit "sends" every frame at once and hands the buffer straight back.
+So the deque moves of a call (proxy, shadow) and two registry calls are all the work:
+what is left is the cost of crossing domains. It holds no buffer between calls, and
+its link is always up.
+
+Ownership: the batch is owned by this domain only between take_batch and put_batch;
+a crash in between reclaims it (the caller's pool counts the packets as dropped).
+"""
+
+FRAME = 60
+SPEED_MBPS = 10_000
+
+
+class NullNet:
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
+        self._counts = [0, 0, 0, 0]  # rx packets, tx packets, rx bytes, tx bytes
+        self._promiscuous = False
+
+    def submit_and_poll(self, packets, collect, tx: bool):
+        batch = packets.take_batch(collect.capacity - len(collect))
+        n = len(batch)
+        if n and not tx:
+            batch.set("len", FRAME)
+        collect.put_batch(batch)
+        if tx:
+            self._counts[1] += n
+        else:
+            self._counts[0] += n
+        return (n, packets, collect)
+
+    def stats(self) -> tuple:
+        rx, tx = self._counts[0], self._counts[1]
+        return (rx, tx, rx * FRAME, tx * FRAME, 0)
+
+    def buffers_held(self) -> tuple:
+        return (0, 0)
+
+    def link_status(self) -> tuple:
+        return (True, SPEED_MBPS)
+
+    def promiscuous(self, on: bool) -> bool:
+        was, self._promiscuous = self._promiscuous, bool(on)
+        return was
+
+    def mac_address(self) -> int:
+        return 0x0000_5E00_53FF  # a documentation address (RFC 7042)
+
+
+def init(ctx) -> NullNet:
+    return NullNet(ctx)
