@@ -128,7 +128,9 @@ static uint32_t flow_hash(const uint8_t *frame, uint32_t len) {
     if (len < 38 || frame[12] != 0x08 || frame[13] != 0x00) return 0;
     uint32_t h = 2166136261u;
     for (uint32_t i = 26; i < 38; i++) h = (h ^ frame[i]) * 16777619u;
-    return h;
+    h ^= h >> 16; /* FNV-1a's low bits depend only on the inputs' low bits: mix down */
+    h *= 0x85EBCA6Bu;
+    return h ^ (h >> 13);
 }
 
 uint32_t ixg_flow_queue(ixg_dev *d, uint32_t hash) {
