@@ -137,6 +137,9 @@ class Nic:
         """Queue frames (one descriptor each) and write TDT once."""
         for frame in frames:
             i = self.tx_next
+            while (i + 1) % self.ring == self.dev.read32(r.TDH(self.q)):  # ring full
+                self.dev.write32(r.TDT(self.q), self.tx_next)
+                time.sleep(0)
             off = i * BUF
             self.tx_bufs.array[off:off + len(frame)] = np.frombuffer(frame, np.uint8)
             cmd = (len(frame) | r.TXD_DTYP_DATA | r.TXD_CMD_DEXT | r.TXD_CMD_EOP
