@@ -22,8 +22,8 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
-from pathlib import Path
 
+from . import container as ctr
 from . import ioctl as io
 from . import pci
 from .container import Container, Group
@@ -34,8 +34,8 @@ class VfioPci:
     def __init__(self, bdf: str) -> None:
         self.bdf = pci.parse_bdf(bdf)
         pci.device_dir(self.bdf)  # clear error for a missing device
-        if not Path("/dev/vfio/vfio").exists():
-            raise VfioError("/dev/vfio/vfio does not exist: no VFIO (and probably no IOMMU). "
+        if not (ctr.DEV_VFIO / "vfio").exists():
+            raise VfioError(f"{ctr.DEV_VFIO / 'vfio'} does not exist: no VFIO (and probably no IOMMU). "
                             "Boot with intel_iommu=on (or amd_iommu=on) iommu=pt, then "
                             "`modprobe vfio-pci`; see vfio/README.md")
         number = pci.iommu_group(self.bdf)

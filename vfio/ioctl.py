@@ -85,7 +85,7 @@ class GroupStatus(ctypes.Structure):
 class DeviceInfo(ctypes.Structure):
     _fields_ = [("argsz", ctypes.c_uint32), ("flags", ctypes.c_uint32),
                 ("num_regions", ctypes.c_uint32), ("num_irqs", ctypes.c_uint32),
-                ("cap_offset", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+                ("cap_offset", ctypes.c_uint32)]
 
 
 class RegionInfo(ctypes.Structure):

@@ -299,13 +299,13 @@ def main() -> int:
         restarts0 = kernel.restarts("nvme")
         i = 0
         t0 = time.monotonic()
-        while (kernel.crashes("nvme") - crashes0 < PANICS or i < 40) and i < 10 * PANICS:
+        while (kernel.crashes("nvme") - crashes0 < PANICS or i < 24) and i < 10 * PANICS:
             mode = ("next", "probability", "async")[i % 3]
             timer = None
             if mode == "next":
                 kernel.faults.next_call("nvme")
             elif mode == "probability":
-                kernel.faults.probability("nvme", 0.7, seed=i)
+                kernel.faults.probability("nvme", 0.5, seed=i)
             else:
                 timer = threading.Timer(0.002 * (i % 5), kernel.panic, ("nvme", "async"))
                 timer.start()
