@@ -68,7 +68,7 @@ class Group:
         except OSError as exc:
             os.close(self.fd)
             raise VfioError(f"VFIO_GROUP_GET_STATUS on {self.path} failed: {exc}", exc.errno) from None
-        if not status.flags & io.VFIO_GROUP_FLAGS_VIABLE:  # type: ignore[attr-defined]
+        if not status.flags & io.VFIO_GROUP_FLAGS_VIABLE:
             os.close(self.fd)
             from .pci import group_devices
 
@@ -135,7 +135,7 @@ class Container:
         """Attach a viable group; the first one selects the IOMMU model."""
         cfd = ctypes.c_int32(self.fd)
         try:
-            io.call(group.fd, io.VFIO_GROUP_SET_CONTAINER, cfd)  # type: ignore[arg-type]
+            io.call(group.fd, io.VFIO_GROUP_SET_CONTAINER, cfd)
         except OSError as exc:
             raise VfioError(f"VFIO_GROUP_SET_CONTAINER for group {group.number} failed: {exc}",
                             exc.errno) from None
@@ -143,7 +143,7 @@ class Container:
         self.groups.append(group)
         if len(self.groups) == 1:
             try:
-                fcntl.ioctl(self.fd, io.VFIO_SET_IOMMU, self.iommu_type)
+                fcntl.ioctl(self.fd, io.VFIO_SET_IOMMU, self.iommu_type or io.VFIO_TYPE1_IOMMU)
             except OSError as exc:
                 raise VfioError(f"VFIO_SET_IOMMU(type {self.iommu_type}) failed: {exc}",
                                 exc.errno) from None
@@ -153,23 +153,23 @@ class Container:
         """Page sizes and the valid IOVA windows (capability chain after the struct)."""
         info = io.new(io.IommuInfo)
         io.call(self.fd, io.VFIO_IOMMU_GET_INFO, info)
-        size = max(info.argsz, ctypes.sizeof(io.IommuInfo))  # type: ignore[attr-defined]
+        size = max(info.argsz, ctypes.sizeof(io.IommuInfo))
         raw = bytearray(size)
         head = io.IommuInfo.from_buffer(raw)
         head.argsz = size
         del head
         fcntl.ioctl(self.fd, io.VFIO_IOMMU_GET_INFO, raw, True)
         info = io.IommuInfo.from_buffer_copy(raw)
-        self.page_sizes = info.iova_pgsizes  # type: ignore[attr-defined]
-        offset = info.cap_offset if info.flags & io.VFIO_IOMMU_INFO_CAPS else 0  # type: ignore[attr-defined]
+        self.page_sizes = info.iova_pgsizes
+        offset = info.cap_offset if info.flags & io.VFIO_IOMMU_INFO_CAPS else 0
         while offset:
             cap = io.InfoCapHeader.from_buffer_copy(raw, offset)
-            if cap.id == io.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:  # type: ignore[attr-defined]
+            if cap.id == io.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:
                 count = int.from_bytes(raw[offset + 8 : offset + 12], "little")
                 for i in range(count):
                     rng = io.IovaRange.from_buffer_copy(raw, offset + 16 + 16 * i)
-                    self.windows.append((rng.start, rng.end))  # type: ignore[attr-defined]
-            offset = cap.next  # type: ignore[attr-defined]
+                    self.windows.append((rng.start, rng.end))
+            offset = cap.next
         self.iova = IovaAllocator(self.windows or None, self.address_bits)
 
     # -- DMA mappings ---------------------------------------------------------------------

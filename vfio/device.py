@@ -52,8 +52,8 @@ class VfioPci:
             self.fd = self.group.device_fd(self.bdf)
             info = io.new(io.DeviceInfo)
             io.call(self.fd, io.VFIO_DEVICE_GET_INFO, info)
-            self.flags: int = info.flags  # type: ignore[attr-defined]
-            self.num_regions: int = info.num_regions  # type: ignore[attr-defined]
+            self.flags: int = info.flags
+            self.num_regions: int = info.num_regions
             if not self.flags & io.VFIO_DEVICE_FLAGS_PCI:
                 raise VfioError(f"{self.bdf} is not a PCI device for VFIO (flags {self.flags:#x})")
             self._config = self.region(io.VFIO_PCI_CONFIG_REGION_INDEX)
@@ -74,7 +74,7 @@ class VfioPci:
         except OSError as exc:
             raise VfioError(f"VFIO_DEVICE_GET_REGION_INFO({index}) on {self.bdf}: {exc}",
                             exc.errno) from None
-        return info  # type: ignore[return-value]
+        return info
 
     # -- BARs -------------------------------------------------------------------------------
     def map_bar(self, index: int = 0) -> mmap.mmap:
@@ -84,7 +84,7 @@ class VfioPci:
         if not 0 <= index <= 5:
             raise VfioError(f"BAR index must be 0..5, got {index}")
         info = self.region(index)
-        size, flags = info.size, info.flags  # type: ignore[attr-defined]
+        size, flags = info.size, info.flags
         if size == 0:
             raise VfioError(f"{self.bdf} has no BAR{index} (size 0)")
         if not flags & io.VFIO_REGION_INFO_FLAG_MMAP:
@@ -92,7 +92,7 @@ class VfioPci:
                             "I/O-port BAR, or MMIO the kernel must trap)")
         try:
             bar = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
-                            offset=info.offset)  # type: ignore[attr-defined]
+                            offset=info.offset)
         except OSError as exc:
             raise VfioError(f"mmap of BAR{index} ({size:#x} bytes) of {self.bdf} failed: {exc}",
                             exc.errno) from None
@@ -101,14 +101,14 @@ class VfioPci:
 
     # -- config space -----------------------------------------------------------------------
     def config_read(self, offset: int, size: int) -> int:
-        data = os.pread(self.fd, size, self._config.offset + offset)  # type: ignore[attr-defined]
+        data = os.pread(self.fd, size, self._config.offset + offset)
         if len(data) != size:
             raise VfioError(f"config read of {size} bytes at {offset:#x} on {self.bdf} was short")
         return int.from_bytes(data, "little")
 
     def config_write(self, offset: int, size: int, value: int) -> None:
         done = os.pwrite(self.fd, value.to_bytes(size, "little"),
-                         self._config.offset + offset)  # type: ignore[attr-defined]
+                         self._config.offset + offset)
         if done != size:
             raise VfioError(f"config write of {size} bytes at {offset:#x} on {self.bdf} was short")
 

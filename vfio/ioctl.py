@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-from typing import Final
+from typing import Final, TypeVar
 
 # asm-generic/ioctl.h: _IOC(dir, type, nr, size) = dir << 30 | size << 16 | type << 8 | nr
 _IOC_NRSHIFT, _IOC_TYPESHIFT, _IOC_SIZESHIFT, _IOC_DIRSHIFT = 0, 8, 16, 30
@@ -118,14 +118,17 @@ class IovaRange(ctypes.Structure):  # struct vfio_iova_range
     _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64)]
 
 
-def new(struct_type: type[ctypes.Structure], **fields: int) -> ctypes.Structure:
+S = TypeVar("S", bound=ctypes.Structure)
+
+
+def new(struct_type: type[S], **fields: int) -> S:
     """A zeroed structure with `argsz` set to its size, as every VFIO call expects."""
     value = struct_type(**fields)
-    if "argsz" in dict(struct_type._fields_):
-        value.argsz = ctypes.sizeof(struct_type)  # type: ignore[attr-defined]
+    if any(field[0] == "argsz" for field in struct_type._fields_):
+        setattr(value, "argsz", ctypes.sizeof(struct_type))
     return value
 
 
-def call(fd: int, request: int, arg: ctypes.Structure | ctypes.Array[ctypes.c_char]) -> int:
+def call(fd: int, request: int, arg: ctypes.Structure | ctypes.c_int32) -> int:
     """ioctl(fd, request, &arg), the kernel filling `arg` in place; returns the result."""
-    return fcntl.ioctl(fd, request, arg, True)  # type: ignore[call-overload,no-any-return]
+    return int(fcntl.ioctl(fd, request, arg, True))
