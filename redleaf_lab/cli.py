@@ -4,6 +4,7 @@
     redleaf-lab bench calls [--json] [--runs N] [--iterations N]
     redleaf-lab bench recovery [--seconds S] [--batch N] [--json]
     redleaf-lab bench nvme [--seconds S] [--threaded] [--json]
+    redleaf-lab bench net [--seconds S] [--threaded] [--json]
     redleaf-lab domains            # list the domains the loader can find
     redleaf-lab proxy INTERFACE    # print the generated proxy of an interface
     redleaf-lab lab [DIR] [--port P]   # JupyterLab on labs/ with the "RedLeaf Lab" kernel
@@ -57,7 +58,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         nvme_rows = nvme.measure(seconds=args.seconds or 0.3, threaded=args.threaded)
         print(json.dumps(nvme_rows, indent=2) if args.json else nvme.format_table(nvme_rows))
         return 0
-    print(f"unknown benchmark {args.name!r}; available: calls, recovery, nvme", file=sys.stderr)
+    if args.name == "net":
+        from .bench import net
+
+        net_rows = net.measure(seconds=args.seconds or 0.3, threaded=args.threaded)
+        print(json.dumps(net_rows, indent=2) if args.json else net.format_table(net_rows))
+        return 0
+    print(f"unknown benchmark {args.name!r}; available: calls, recovery, nvme, net",
+          file=sys.stderr)
     return 2
 
 
@@ -128,14 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("name", choices=["calls", "recovery", "nvme"])
+    bench.add_argument("name", choices=["calls", "recovery", "nvme", "net"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--runs", type=int, default=7, help="calls: timed loops per row")
     bench.add_argument("--iterations", type=int, default=200_000, help="calls: loop length")
     bench.add_argument("--seconds", type=float, default=None,
-                       help="recovery: seconds per run (default 5); nvme: per row (default 0.3)")
+                       help="recovery: seconds per run (default 5); nvme, net: per row (default 0.3)")
     bench.add_argument("--threaded", action="store_true",
-                       help="nvme: run the controller model in its own thread (default inline)")
+                       help="nvme, net: run the device model in its own thread (default inline)")
     bench.add_argument("--batch", type=int, default=32, help="recovery: requests per batch")
     bench.set_defaults(func=_cmd_bench)
 
