@@ -336,7 +336,7 @@ def test_threaded_generator_follows_its_rate(make):
     time.sleep(0.3)
     generated = dev.stats().gen_packets - g0
     expected = 200_000 * (time.monotonic() - t0)
-    assert 0.3 * expected < generated < 1.1 * expected
+    assert 0.8 * expected < generated < 1.1 * expected
     assert dev.read32(r.MPC(0)) > 0  # nobody consumed: the ring filled, the rest missed
 
 

@@ -212,19 +212,29 @@ static int tap_rx(ixg_dev *d) {
 
 int ixg_wire_rx(ixg_dev *d, int inline_mode) {
     if (d->cfg.wire == IXG_WIRE_TAP) return tap_rx(d);
-    if (d->cfg.wire != IXG_WIRE_GENERATOR || !ixg_rx_ready(d)) return 0;
+    if (d->cfg.wire != IXG_WIRE_GENERATOR) return 0;
+    if (!ixg_rx_ready(d)) {
+        d->gen.last_ns = 0; /* the generator sends nothing into a closed receiver */
+        return 0;
+    }
     uint64_t cap = (uint64_t)d->cfg.burst * d->cfg.queues;
     if (inline_mode || d->cfg.rate_pps <= 0.0) return (int)ixg_wire_generate(d, cap, 1);
-    /* thread mode with a rate: a token bucket, refilled from the monotonic clock;
-     * frames due while the ring is full are missed (MPC) */
+    /* thread mode with a rate: frames are due by the monotonic clock. At most `cap` are
+     * written per pass; any more that were due (the thread was descheduled, or the ring
+     * is full) are missed (MPC) and counted without being built. */
     int64_t now = now_ns();
     if (d->gen.last_ns == 0) d->gen.last_ns = now;
     d->gen.tokens += (double)(now - d->gen.last_ns) * 1e-9 * d->cfg.rate_pps;
     d->gen.last_ns = now;
-    if (d->gen.tokens > 2.0 * (double)cap) d->gen.tokens = 2.0 * (double)cap;
     uint64_t n = (uint64_t)d->gen.tokens;
-    if (n > cap) n = cap;
     d->gen.tokens -= (double)n;
+    if (n > cap) {
+        uint64_t excess = n - cap;
+        d->stats.gen_packets += excess;
+        d->gen.seq += excess;
+        ixg_rx_miss(d, excess);
+        n = cap;
+    }
     return (int)ixg_wire_generate(d, n, 0);
 }
 
