@@ -8,6 +8,7 @@
     redleaf-lab domains            # list the domains the loader can find
     redleaf-lab proxy INTERFACE    # print the generated proxy of an interface
     redleaf-lab lab [DIR] [--port P]   # JupyterLab on labs/ with the "RedLeaf Lab" kernel
+    redleaf-lab vfio bind|unbind|status|list [BDF]   # vfio-pci binding (vfio/cli.py)
 
 Exit status: 0 on success; 1 when the demo saw wrong data, a lost write or a heap leak.
 """
@@ -160,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER,
                      help="further options for `jupyter lab`")
     lab.set_defaults(func=_cmd_lab)
+
+    from .vfio.cli import add_parser as add_vfio_parser
+
+    add_vfio_parser(sub)
     return parser
 
 

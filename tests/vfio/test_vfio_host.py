@@ -230,3 +230,17 @@ def test_accel_choice_and_qemu_command(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "logical_block_size=4096" in argv and "accel=tcg" in argv
     with pytest.raises(guest.GuestError, match="command too long"):
         guest.qemu_command(image, tmp_path, tmp_path / "d", "x" * 3000, "tcg")
+
+
+def test_cli_vfio_errors_are_one_line_reasons(capsys: pytest.CaptureFixture[str],
+                                             fake_sysfs: Path) -> None:
+    from redleaf_lab.cli import main
+
+    assert main(["vfio", "status", "zz"]) == 1
+    assert "malformed PCI address 'zz'" in capsys.readouterr().err
+    assert main(["vfio", "bind"]) == 1
+    assert "needs a PCI address" in capsys.readouterr().err
+    assert main(["vfio", "status", "00:04.0"]) == 0
+    out = capsys.readouterr().out
+    assert "1b36:0010 class 010802" in out and "IOMMU off" in out
+    assert main(["vfio", "list"]) == 0 and "0000:00:04.0" in capsys.readouterr().out
