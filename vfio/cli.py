@@ -25,7 +25,7 @@ from .errors import VfioError
 NIC_CLASS = 0x020000  # network controller, Ethernet
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("vfio", help="bind PCI functions to vfio-pci, show status")
     parser.add_argument("action", choices=["bind", "unbind", "status", "list"])
     parser.add_argument("bdf", nargs="?", default="", help="PCI address DDDD:BB:DD.F (lspci -D)")
