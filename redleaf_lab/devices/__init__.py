@@ -19,3 +19,14 @@ from . import ixgbe_regs
 from .sim_ixgbe import IxgbeStats, SimIxgbe, line_rate_pps
 
 __all__ += ["IxgbeStats", "SimIxgbe", "ixgbe_regs", "line_rate_pps"]
+
+# NVMe backend selection, "sim" or "vfio:BDF" (select.py; imported lazily: it imports the kernel).
+__all__ += ["boot_nvme", "open_nvme"]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("open_nvme", "boot_nvme"):
+        from . import select
+
+        return getattr(select, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
