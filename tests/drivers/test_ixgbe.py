@@ -251,3 +251,28 @@ def test_recovery_under_300_crashes_pool_whole_no_leak(kernel, generator):
     gc.collect()
     assert kernel.heap.stats().live_objects <= baseline
     assert packet_census(kernel) == 0
+
+
+def test_live_workload_forwards_through_panics(kernel):
+    import time
+
+    from redleaf_lab.live.net_workload import NetWorkload
+
+    wl = NetWorkload(kernel, batch=32)
+    wl.start("forward")
+    deadline = time.monotonic() + 5
+    while wl.sample().ops < 2000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kernel.faults.every_n("ixgbe", 5)
+    while kernel.crashes("ixgbe") < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kernel.faults.clear("ixgbe")
+    before = wl.sample().ops
+    while wl.sample().ops < before + 2000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    wl.stop()
+    assert kernel.crashes("ixgbe") >= 5 and wl.sample().ops >= before + 2000, wl.last_error
+    result = wl.check()
+    assert result["wrong"] == 0 and result["sink_ok"] == result["sent"] > 0
+    assert result["dropped_in_crashes"] > 0 and wl.errors == 0
+    wl.close()
