@@ -38,7 +38,8 @@ double ixg_line_rate(uint32_t frame_bytes) {
  * stop, the link goes down, the statistics clear; the EEPROM auto-read (EEC.ARD) and the
  * DMA init (RDRXCTL.DMAIDONE) are complete at once here, and RAL/RAH(0) hold the MAC. */
 static void reset_locked(ixg_dev *d) {
-    memset(d->bar, 0, IXG_BAR_SIZE);
+    /* CTRL (offset 0) is cleared last: a host that sees RST clear sees the reset done */
+    memset(d->bar + 4, 0, IXG_BAR_SIZE - 4);
     for (uint32_t q = 0; q < IXG_MAX_QUEUES; q++) {
         d->rx[q] = (ixg_ring){0};
         d->tx[q] = (ixg_ring){0};
@@ -59,6 +60,7 @@ static void reset_locked(ixg_dev *d) {
         d->latch[i] = 0;
     }
     d->stats.resets++;
+    bar_store32(d, IXG_CTRL, 0); /* release: after every other register */
 }
 
 /* §4.6.4: AUTOC.AN_RESTART (self-clearing) starts link setup; the model's link partner
@@ -144,19 +146,34 @@ int ixg_process(ixg_dev *d) {
     return moved;
 }
 
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Like hardware, the thread polls. Without work it yields the CPU every 64 passes (so a
+ * driver thread sharing its core gets to run), and after 100 ms it sleeps 200 us per
+ * pass, so an idle NIC costs little. */
 static void *device_thread(void *arg) {
     ixg_dev *d = arg;
     uint32_t idle = 0;
+    int64_t idle_since = 0;
     while (atomic_load_explicit(&d->thread_run, memory_order_acquire)) {
         pthread_mutex_lock(&d->lock);
         int moved = pass_locked(d, 0);
         pthread_mutex_unlock(&d->lock);
         if (moved) {
             idle = 0;
-        } else if (++idle > 2000) { /* idle: back off so the driver thread gets the CPU */
-            struct timespec ts = {0, idle > 200000 ? 100000 : 2000};
+            continue;
+        }
+        if (idle++ == 0) idle_since = mono_ns();
+        if (idle % 64u) continue;
+        int64_t quiet = mono_ns() - idle_since;
+        if (quiet > 100000000LL) {
+            struct timespec ts = {0, 200000};
             nanosleep(&ts, NULL);
-        } else if (idle % 64 == 0) {
+        } else {
             sched_yield();
         }
     }
