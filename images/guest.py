@@ -6,7 +6,9 @@ QEMU with an emulated Intel IOMMU (VT-d), QEMU's NVMe controller and an e1000e N
 is no root image: a ~1.5 MB initramfs (busybox-static plus the modules below) mounts the
 HOST's `/` read-only over virtio-9p, a per-run writable 9p share at /run/share, chroots
 into the host root and runs one shell command taken (base64) from the kernel command
-line, so the guest runs the host's own python and this checkout at the same paths.
+line, so the guest runs the host's own python and this checkout at the same paths
+(writable: only /run (tmpfs; TMPDIR=/run/tmp), /dev/shm and the share; /tmp stays the
+host's, read-only, so a checkout under /tmp is still visible).
 
 Interface:
 * `build(cache_dir=None) -> GuestImage`: fetch the kernel package with `apt-get download`,
@@ -68,13 +70,12 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/shm /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs tmpfs /newroot/run
-mount -t tmpfs tmpfs /newroot/tmp
-mkdir -p /newroot/run/share
+mkdir -p /newroot/run/share /newroot/run/tmp
 mount -t 9p -o $O share /newroot/run/share || fail "mount the writable share"
 CMD=$(sed -n 's/.* rl\.cmd=\([^ ]*\).*/\1/p' /proc/cmdline | base64 -d)
 echo "rl-guest: running"
 chroot /newroot /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-    HOME=/root TERM=dumb LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 REDLEAF_GUEST=1 \
+    HOME=/root TERM=dumb LANG=C.UTF-8 TMPDIR=/run/tmp PYTHONDONTWRITEBYTECODE=1 REDLEAF_GUEST=1 \
     /bin/sh -c "$CMD"
 STATUS=$?
 echo $STATUS > /newroot/run/share/.exit-status
@@ -123,9 +124,13 @@ def kernel_package() -> str:
     if env:
         return env
     _need("apt-cache")
-    out = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
-                         text=True, check=False).stdout
-    found = re.findall(r"Depends: (linux-image-[0-9.]+-\d+-amd64)\b", out)
+    for attempt in range(2):
+        out = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
+                             text=True, check=False).stdout
+        found = re.findall(r"Depends: (linux-image-[0-9.]+-\d+-amd64)\b", out)
+        if found or attempt or os.geteuid() != 0:
+            break
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False)
     if not found:
         raise GuestError("cannot find Debian's linux-image-amd64 in the apt lists: run "
                          "`apt-get update`, or set REDLEAF_GUEST_KERNEL_PKG=linux-image-6.1.0-N-amd64")

@@ -17,7 +17,8 @@ figures; a failing check does not stop the later ones unless they depend on it):
   iops      a functional IOPS figure (TCG: not a performance number)
   cleanup   after close: no DMA mapping, no VFIO fd or BAR mapping left, the group can
             be opened again
-  e1000e    the same VFIO layer reads the e1000e's STATUS and RAL0/RAH0 (MAC)
+  e1000e    the same VFIO layer reads the e1000e's STATUS and RAL0/RAH0 (MAC); bound
+            and released with `redleaf-lab vfio bind|unbind` (in-process)
 Usage: python tests/vfio/guest_checks.py RESULTS.json
 """
 
@@ -363,7 +364,10 @@ def main() -> int:
 
     @check("e1000e")
     def _e1000e() -> dict[str, Any]:
-        pci.bind_vfio(nic_bdf)
+        from redleaf_lab.cli import main as cli
+
+        assert cli(["vfio", "bind", nic_bdf]) == 0  # the CLI, in-process
+        assert pci.driver(nic_bdf) == "vfio-pci"
         nic = VfioPci(nic_bdf)
         try:
             bar = nic.map_bar(0)
@@ -378,6 +382,9 @@ def main() -> int:
         finally:
             nic.close()
         assert vfio_fds() == []
+        assert cli(["vfio", "unbind", nic_bdf]) == 0 and pci.driver(nic_bdf) is None
+        with open(f"/sys/bus/pci/devices/{nic_bdf}/driver_override") as f:
+            assert f.read().strip() == "(null)"
         return {"bdf": nic_bdf, "vendor_device": f"{ids[0]:04x}:{ids[1]:04x}",
                 "status": hex(status), "mac": mac.hex(":"), "bar0_bytes": bar_bytes}
 
