@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from .._core._redleaf_dev import ffi as dffi
 from .._core._redleaf_dev import lib as dlib
 from .._core.heap import CoreHeap
@@ -164,15 +166,20 @@ class SimIxgbe(Device):
     def _kick(self, offset: int) -> None:
         self._process(self._raw)
 
+    def _live(self) -> Any:
+        if self._ctrl is None:
+            raise RuntimeError(f"{self.name}: the device was closed")
+        return self._raw
+
     # -- registers: statistics clear on read ------------------------------------------
     def read32(self, offset: int) -> int:
         if regs.STATS_FIRST <= offset < regs.STATS_END and type(offset) is int and offset % 4 == 0:
-            return int(self._read_reg(self._raw, offset))
+            return int(self._read_reg(self._live(), offset))
         return super().read32(offset)
 
     # -- modes --------------------------------------------------------------------------
     def start_thread(self) -> None:
-        if not dlib.ixg_thread_running(self._raw) and dlib.ixg_start_thread(self._raw) != 0:
+        if not dlib.ixg_thread_running(self._live()) and dlib.ixg_start_thread(self._raw) != 0:
             raise RuntimeError("cannot start the ixgbe device thread")
         self.threaded = True
         self._after_write = None
@@ -184,7 +191,7 @@ class SimIxgbe(Device):
 
     def process(self) -> int:
         """Run one model pass now; returns frames moved (RX + TX)."""
-        return int(self._process(self._raw))
+        return int(self._process(self._live()))
 
     def quiesce(self) -> None:
         if self._ctrl is not None:
@@ -196,19 +203,19 @@ class SimIxgbe(Device):
         number delivered. Needs wire 'generator' or 'sink' (the flows' templates)."""
         if type(n) is not int or n < 0:
             raise ValueError(f"generate: n must be an int >= 0, got {n!r}")
-        return int(dlib.ixg_generate(self._raw, n))
+        return int(dlib.ixg_generate(self._live(), n))
 
     def inject(self, frame: bytes) -> bool:
         """Deliver one frame (without FCS) into RX as if from the wire."""
         data = bytes(frame)
-        return bool(dlib.ixg_inject(self._raw, data, len(data)))
+        return bool(dlib.ixg_inject(self._live(), data, len(data)))
 
     def captured(self, count: int = 1) -> list[bytes]:
         """The last `count` transmitted frames, oldest first (needs capture=True)."""
         out = dffi.new("uint8_t[]", dlib.IXG_CAPTURE_BYTES)
         frames: list[bytes] = []
         for k in range(min(count, dlib.IXG_CAPTURE_SLOTS)):
-            n = dlib.ixg_captured(self._raw, k, out, dlib.IXG_CAPTURE_BYTES)
+            n = dlib.ixg_captured(self._live(), k, out, dlib.IXG_CAPTURE_BYTES)
             if n < 0:
                 break
             frames.append(bytes(dffi.buffer(out, min(n, dlib.IXG_CAPTURE_BYTES))))
@@ -216,13 +223,13 @@ class SimIxgbe(Device):
 
     @property
     def tap_name(self) -> str | None:
-        name = dffi.string(dlib.ixg_tap_name(self._raw)).decode()
+        name = dffi.string(dlib.ixg_tap_name(self._live())).decode()
         return name or None
 
     # -- observation --------------------------------------------------------------------
     def stats(self) -> IxgbeStats:
         out = dffi.new("ixg_stats *")
-        dlib.ixg_get_stats(self._raw, out)
+        dlib.ixg_get_stats(self._live(), out)
         return IxgbeStats(*(int(getattr(out, f.name)) for f in fields(IxgbeStats)))
 
     def run_c_forward(self, batch: int, seconds: float, ring: int = 512,
@@ -274,6 +281,10 @@ class SimIxgbe(Device):
             dlib.ixg_stop_thread(self._raw)
             self._after_write = None
             ctrl, self._ctrl, self._raw = self._ctrl, None, dffi.NULL
+            # later register accesses land in a detached zero BAR, not in freed memory
+            detached = bytearray(regs.BAR_SIZE)
+            self._r32 = np.frombuffer(detached, dtype="<u4")
+            self._r64 = np.frombuffer(detached, dtype="<u8")
             dffi.release(ctrl)
 
 

@@ -328,6 +328,26 @@ def test_threaded_mode_moves_frames(make):
     assert moved >= 5000 and st.sink_ok == moved and st.sink_bad == 0
 
 
+def test_threaded_reset_and_init_repeat(make):
+    dev = make(threaded=True, wire="none")
+    for _ in range(20):  # (the C baseline below, being faster, races the reset harder)
+        reset(dev)
+        dev.write32(r.FCTRL, r.FCTRL_BAM)
+        link_up(dev)
+        assert dev.read32(r.FCTRL) == r.FCTRL_BAM
+
+
+def test_closed_device_raises_instead_of_touching_freed_memory(kernel):
+    dev = SimIxgbe(kernel.heap, wire="none", threaded=True)
+    dev.close()
+    dev.write32(r.CTRL, r.CTRL_RST)  # lands in a detached BAR
+    dev.quiesce()
+    with pytest.raises(RuntimeError, match="closed"):
+        dev.read32(r.GPRC)
+    with pytest.raises(RuntimeError, match="closed"):
+        dev.stats()
+
+
 def test_threaded_generator_follows_its_rate(make):
     dev = make(threaded=True, rate_pps=200_000.0)
     nic = Nic(dev, ring=64)
@@ -345,6 +365,8 @@ def test_c_baseline_forwards_verified_frames(make):
     out = dev.run_c_forward(32, 0.2, max_packets=20_000)
     assert 20_000 <= out["packets"] < 20_032 and out["sink_bad"] == 0
     assert out["sink_ok"] == out["packets"] and out["mpps"] > 0.1
+    threaded = dev.run_c_forward(32, 5.0, max_packets=20_000, threaded=True)
+    assert threaded["packets"] >= 20_000 and threaded["sink_bad"] == 0
     timed = dev.run_c_forward(1, 0.05)
     assert timed["packets"] > 0 and 0.04 < timed["seconds"] < 1.0
     assert dev.stats().rx_packets == 0  # the device itself was not used
