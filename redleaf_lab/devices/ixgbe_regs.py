@@ -13,7 +13,7 @@ Interface: plain `int` constants and small pure functions. No state, no locking.
 
 from __future__ import annotations
 
-# -- general control and interrupts (§8.2.3.1, §8.2.3.5) ---------------------------------
+# -- general control and interrupts (§8.2.3.1, §8.2.3) ---------------------------------
 CTRL = 0x00000
 CTRL_LNK_RST = 0x00000008
 CTRL_RST = 0x04000000
@@ -29,7 +29,7 @@ EEC = 0x10010
 EEC_PRES = 0x00000100
 EEC_ARD = 0x00000200
 
-# -- link (§4.6.4, §8.2.3.22) ------------------------------------------------------------
+# -- link (§4.6.4, §8.2.3) ------------------------------------------------------------
 AUTOC = 0x042A0
 AUTOC_LMS_SHIFT = 13
 AUTOC_LMS_MASK = 0x7 << 13
@@ -43,7 +43,7 @@ LINKS_SPEED_10G = 0x30000000
 LINKS_SPEED_1G = 0x20000000
 LINKS_SPEED_100M = 0x10000000
 
-# -- MAC (§8.2.3.22) ---------------------------------------------------------------------
+# -- MAC (§8.2.3) ---------------------------------------------------------------------
 HLREG0 = 0x04240
 HLREG0_TXCRCEN = 0x00000001
 HLREG0_RXCRCSTRP = 0x00000002
@@ -52,7 +52,7 @@ HLREG0_TXPADEN = 0x00000400
 MAXFRS = 0x04268
 MAXFRS_MFS_SHIFT = 16
 
-# -- receive (§4.6.7, §8.2.3.7-8) ---------------------------------------------------------
+# -- receive (§4.6.7, §8.2.3) ---------------------------------------------------------
 RXCTRL = 0x03000
 RXCTRL_RXEN = 0x00000001
 RDRXCTL = 0x02F00
@@ -113,7 +113,7 @@ def RXPBSIZE(i: int) -> int:
     return 0x03C00 + 4 * i
 
 
-# -- transmit (§4.6.8, §8.2.3.9) -----------------------------------------------------------
+# -- transmit (§4.6.8, §8.2.3) -----------------------------------------------------------
 DMATXCTL = 0x04A80
 DMATXCTL_TE = 0x00000001
 DTXMXSZRQ = 0x08100
@@ -176,18 +176,18 @@ BAR_SIZE = 0x20000  # 128 KiB covers every register up to EEC
 
 # -- descriptors (16 bytes, little-endian) ------------------------------------------------
 DESC_BYTES = 16
-# RX read format (§7.1.6.1): pkt_addr at 0-7, hdr_addr at 8-15.
-# RX advanced write-back (§7.1.6.2): status_error at 8-11, length at 12-13.
+# RX read format (§7.1.6): pkt_addr at 0-7, hdr_addr at 8-15.
+# RX advanced write-back (§7.1.6): status_error at 8-11, length at 12-13.
 RXD_STATUS_OFFSET = 8
 RXD_LENGTH_OFFSET = 12
 RXD_STAT_DD = 0x01
 RXD_STAT_EOP = 0x02
 RXD_ERR_RXE = 0x20000000  # model: buffer outside DMA memory (length 0)
-# RX legacy write-back (§7.1.5): length at 8-9, status byte at 12.
+# RX legacy write-back (§7.1): length at 8-9, status byte at 12.
 RXD_LEGACY_LENGTH_OFFSET = 8
 RXD_LEGACY_STATUS_OFFSET = 12
 # TX advanced data descriptor (§7.2.3.2.4): buffer_addr 0-7, cmd_type_len 8-11,
-# olinfo_status 12-15; write-back (§7.2.3.2.5): DD in the status dword at 12-15.
+# olinfo_status 12-15; write-back (§7.2.3): DD in the status dword at 12-15.
 TXD_CMD_OFFSET = 8
 TXD_OLINFO_OFFSET = 12
 TXD_STATUS_OFFSET = 12

@@ -102,7 +102,7 @@ static int init_nic(host *h, uint64_t rx_iova, uint64_t tx_iova, uint8_t *rx_rin
     wr(h, IXG_TDLEN(0), len);
     wr(h, IXG_TXDCTL(0), 36u | 8u << 8 | 4u << 16);
     wr(h, IXG_DMATXCTL, IXG_DMATXCTL_TE);
-    /* §4.6.7.1: fill every RX descriptor, enable, then RDT = last descriptor */
+    /* §4.6.7: fill every RX descriptor, enable, then RDT = last descriptor */
     for (uint32_t i = 0; i < h->ring; i++) {
         uint32_t b = h->pool[--h->pool_top];
         uint64_t a = buf_iova(h, b) + BUF_HEADROOM, zero = 0;
@@ -113,7 +113,7 @@ static int init_nic(host *h, uint64_t rx_iova, uint64_t tx_iova, uint8_t *rx_rin
     wr(h, IXG_RXDCTL(0), rd(h, IXG_RXDCTL(0)) | IXG_RXDCTL_ENABLE);
     if (wait_reg(h, IXG_RXDCTL(0), IXG_RXDCTL_ENABLE, IXG_RXDCTL_ENABLE)) return -1;
     wr(h, IXG_RDH(0), 0);
-    /* §4.6.8.1: TDH = TDT = 0, enable */
+    /* §4.6.8: TDH = TDT = 0, enable */
     wr(h, IXG_TDH(0), 0);
     wr(h, IXG_TDT(0), 0);
     wr(h, IXG_TXDCTL(0), rd(h, IXG_TXDCTL(0)) | IXG_TXDCTL_ENABLE);

@@ -20,7 +20,7 @@ uint8_t *ixg_translate(const ixg_dev *d, uint64_t iova, uint64_t len) {
 }
 
 uint32_t ixg_max_frame(const ixg_dev *d) {
-    /* §8.2.3.22.13 MAXFRS.MFS (31:16) counts the FCS and applies with HLREG0.JUMBOEN;
+    /* §8.2.3 MAXFRS.MFS (31:16) counts the FCS and applies with HLREG0.JUMBOEN;
      * without it the MAC accepts standard frames of 1518 B (1514 B without FCS). */
     if (!(bar_load32(d, IXG_HLREG0) & IXG_HLREG0_JUMBOEN)) return IXG_MAX_STD_FRAME;
     uint32_t mfs = bar_load32(d, IXG_MAXFRS) >> 16;
@@ -77,14 +77,14 @@ static void link_locked(ixg_dev *d, uint32_t autoc) {
 
 static void registers_locked(ixg_dev *d) {
     uint32_t ctrl = bar_load32(d, IXG_CTRL);
-    if (ctrl & IXG_CTRL_RST) { /* §8.2.3.1.1: RST and LNK_RST self-clear */
+    if (ctrl & IXG_CTRL_RST) { /* §8.2.3: RST and LNK_RST self-clear */
         reset_locked(d);
     } else if (ctrl & IXG_CTRL_LNK_RST) {
         d->link_up = 0;
         bar_store32(d, IXG_LINKS, 0);
         bar_store32(d, IXG_CTRL, ctrl & ~IXG_CTRL_LNK_RST);
     }
-    /* §8.2.3.5.3-4: EIMS writes of 1 set mask bits, EIMC writes of 1 clear them */
+    /* §8.2.3: EIMS writes of 1 set mask bits, EIMC writes of 1 clear them */
     uint32_t eimc = bar_load32(d, IXG_EIMC), eims = bar_load32(d, IXG_EIMS);
     if (eims != d->ims) d->ims |= eims;
     if (eimc) {
@@ -96,7 +96,7 @@ static void registers_locked(ixg_dev *d) {
     uint32_t autoc = bar_load32(d, IXG_AUTOC);
     if (autoc & IXG_AUTOC_AN_RESTART) link_locked(d, autoc);
 
-    /* §4.6.7.1 / §4.6.8.1: a queue starts when software sets RXDCTL/TXDCTL.ENABLE; the
+    /* §4.6.7 / §4.6.8: a queue starts when software sets RXDCTL/TXDCTL.ENABLE; the
      * bit reads back set once the queue runs. A ring outside DMA memory never starts. */
     for (uint32_t q = 0; q < d->cfg.queues; q++) {
         int want = (bar_load32(d, IXG_RXDCTL(q)) & IXG_RXDCTL_ENABLE) != 0;

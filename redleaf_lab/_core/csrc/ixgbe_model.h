@@ -23,7 +23,7 @@
  * ixg_quiesce() stops all DMA at once, like a function-level reset. ixg_fwd_bench()
  * (ixgbe_host.c) is the C baseline forwarding loop.
  *
- * Ring rules (§7.1.9, §7.2.3.3): the device owns descriptors from head up to tail - 1.
+ * Ring rules (§7.1.9, §7.2.3): the device owns descriptors from head up to tail - 1.
  * RX: head == tail means no descriptor is free, so an arriving frame is dropped and
  * counted in MPC. TX: head == tail means nothing to send. The model writes RDH/TDH; a
  * host write to RDH/TDH (only sensible while the queue is idle) is adopted.

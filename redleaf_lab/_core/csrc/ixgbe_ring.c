@@ -9,7 +9,7 @@
  * the buffer (SRRCTL.BSIZEPACKET) spans several descriptors, EOP on the last. A buffer
  * outside DMA memory is written back as DD|EOP with RXE and length 0, and skipped.
  *
- * TX (§7.2.3.2.4, §7.2.3.3): the device owns TDH .. TDT-1. An advanced data descriptor
+ * TX (§7.2.3.2.4, §7.2.3): the device owns TDH .. TDT-1. An advanced data descriptor
  * (DEXT, DTYP = 3) or a legacy one has the buffer address at 0-7 and cmd_type_len at
  * 8-11 (length 15:0, EOP, IFCS, RS); context descriptors (DTYP = 2) are consumed. A
  * frame ends at EOP; it is sent unless it is a runt (< 60 B, or < 14 B when
@@ -24,7 +24,7 @@
 
 static int ring_base(ixg_dev *d, uint32_t bal, uint32_t bah, uint32_t len, ixg_ring *r) {
     uint64_t base = (uint64_t)bah << 32 | bal;
-    /* §8.2.3.8.1-3: the base is 128-byte aligned, the length a multiple of 128 bytes */
+    /* §8.2.3: the base is 128-byte aligned, the length a multiple of 128 bytes */
     if (base & 0x7Fu || len == 0 || len % 128u || len > (1u << 20)) return -1;
     uint8_t *ring = ixg_translate(d, base, len);
     if (!ring) return -1;
@@ -41,7 +41,7 @@ int ixg_ring_enable_rx(ixg_dev *d, uint32_t q) {
         return -1;
     }
     uint32_t srrctl = bar_load32(d, IXG_SRRCTL(q));
-    uint32_t kib = srrctl & IXG_SRRCTL_BSIZEPKT_MASK; /* §8.2.3.7.2, 1 KiB units */
+    uint32_t kib = srrctl & IXG_SRRCTL_BSIZEPKT_MASK; /* §8.2.3, 1 KiB units */
     r->bufsize = (kib ? kib : 2u) * 1024u;
     r->legacy = (srrctl & IXG_SRRCTL_DESCTYPE_MASK) == 0;
     r->head = bar_load32(d, IXG_RDH(q));
@@ -140,7 +140,7 @@ uint32_t ixg_flow_queue(ixg_dev *d, uint32_t hash) {
 
 uint32_t ixg_frame_hash(const uint8_t *frame, uint32_t len) { return flow_hash(frame, len); }
 
-/* §7.1.2: destination filter. Broadcast needs FCTRL.BAM (or MPE), multicast FCTRL.MPE,
+/* §7.1: destination filter. Broadcast needs FCTRL.BAM (or MPE), multicast FCTRL.MPE,
  * unicast FCTRL.UPE or a match with RAL/RAH(0) while RAH.AV is set. */
 int ixg_rx_accept(ixg_dev *d, const uint8_t *frame) {
     uint32_t fctrl = bar_load32(d, IXG_FCTRL);
@@ -171,7 +171,7 @@ void ixg_rx_count(ixg_dev *d, const uint8_t *frame, uint32_t len, uint64_t frame
 }
 
 void ixg_rx_miss(ixg_dev *d, uint64_t frames) {
-    count(d, ST_MPC0, frames); /* §8.2.3.23.4: no room in the ring: missed */
+    count(d, ST_MPC0, frames); /* §8.2.3.23: no room in the ring: missed */
     count(d, ST_TPR, frames);
     d->stats.rx_missed += frames;
 }
@@ -234,7 +234,7 @@ static void tx_finish(ixg_dev *d, const uint8_t *frame, uint32_t len, int bad) {
     } else if (len < (pad ? 14u : IXG_MIN_FRAME)) {
         d->stats.tx_runt++;
     } else {
-        if (len < IXG_MIN_FRAME) { /* §8.2.3.22.8 HLREG0.TXPADEN: pad short frames */
+        if (len < IXG_MIN_FRAME) { /* §8.2.3 HLREG0.TXPADEN: pad short frames */
             memset(padded, 0, sizeof padded);
             memcpy(padded, frame, len);
             frame = padded;
