@@ -13,7 +13,7 @@ Interface: plain `int` constants and small pure functions. No state, no locking.
 
 from __future__ import annotations
 
-# -- general control and interrupts (§8.2.3.1, §8.2.3) ---------------------------------
+# -- general control and interrupts (§4.6.3, §8.2.3) ---------------------------------
 CTRL = 0x00000
 CTRL_LNK_RST = 0x00000008
 CTRL_RST = 0x04000000
