@@ -49,20 +49,42 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import DomainLoadError, HeapError, RpcError
-from ..heap.containers import RRefDeque
-from ..heap.layout import Layout
-from ..heap.rref import HeapObject, RRef
-from ..kernel.context import current_owner_id
-from .interface import Interface, MethodSpec
+from ..errors import DomainLoadError, RpcError
+from .interface import Interface
 from .proxy import ProxyBase
+from .recovery import (
+    ArgRule,
+    AsIs,
+    CopiedDeque,
+    CopiedRRef,
+    DequeCopy,
+    FreshRRef,
+    InFlight,
+    Lost,
+    MethodRecovery,
+    NotRecoverable,
+    Rescue,
+    copy_deque,
+    generic_rule,
+    recovery_for,
+    register_recovery,
+    rescue_in_flight,
+    still_owned,
+)
+
+__all__ = [
+    "ArgRule", "AsIs", "CopiedDeque", "CopiedRRef", "DequeCopy", "FreshRRef", "Lost",
+    "MethodRecovery", "NotRecoverable", "Rescue", "ShadowBase", "ShadowPolicy", "ShadowStats",
+    "copy_deque", "generic_rule", "make_shadow", "recovery_for", "register_recovery",
+    "shadow_class", "still_owned",
+]
 
 RUNNING, CRASHED, STOPPED = "running", "crashed", "stopped"
 
@@ -114,228 +136,6 @@ class ShadowStats:
                      ) / 1e6
 
 
-# -- recovery rules ------------------------------------------------------------------------
-class NotRecoverable(Exception):
-    """A moved argument was lost in the crash and no rule can rebuild it."""
-
-
-def still_owned(value: Any) -> bool:
-    """Is `value` a heap handle the calling domain still owns (the call failed before the
-    move, or the value came back)?"""
-    if not isinstance(value, HeapObject) or value._id == 0:
-        return False
-    try:
-        return value.owner() == current_owner_id()
-    except HeapError:
-        return False
-
-
-@dataclass(frozen=True, eq=False)
-class DequeCopy:
-    """The contents of an RRefDeque (one record per element), taken before a call."""
-
-    element: Layout
-    capacity: int
-    records: np.ndarray  # shape (n,) of the element's dtype: a private, read-only copy
-    zero_fields: tuple[str, ...] = ()
-
-    def restore(self) -> RRefDeque:
-        """A new deque (owned by the calling domain) holding new RRefs with the contents."""
-        dq = RRefDeque.new(self.element, self.capacity)
-        refs = []
-        for record in self.records:
-            ref = RRef.new(self.element, record)
-            if self.zero_fields:
-                view = ref.array()
-                for name in self.zero_fields:
-                    view[name] = 0
-                del view
-            refs.append(ref)
-        dq.push_many(refs)
-        return dq
-
-
-def copy_deque(dq: Any, zero_fields: tuple[str, ...] = ()) -> DequeCopy | None:
-    """Copy a deque's contents (take all as one handle-free batch, one gather, put back in
-    order); None if not a deque."""
-    if type(dq) is not RRefDeque:
-        return None
-    if len(dq) == 0:  # the usual `collect` deque: nothing to copy
-        empty = np.zeros(0, dtype=dq.element.dtype)
-        empty.flags.writeable = False
-        return DequeCopy(dq.element, dq.capacity, empty, zero_fields)
-    batch = dq.take_batch()
-    try:
-        if zero_fields and dq.element.dtype.names:  # e.g. read requests: skip their data
-            records = np.zeros(len(batch), dtype=dq.element.dtype)
-            for name in dq.element.dtype.names:
-                if name not in zero_fields:
-                    records[name] = batch.get(name)
-        else:
-            records = batch.get()
-    finally:
-        dq.put_batch(batch)
-    records.flags.writeable = False
-    return DequeCopy(dq.element, dq.capacity, records, zero_fields)
-
-
-class ArgRule:
-    """How one argument survives a crash: `keep` before the call, `rebuild` after."""
-
-    keeps = False
-
-    def keep(self, value: Any) -> Any:
-        return None
-
-    def rebuild(self, value: Any, kept: Any) -> Any:
-        return value
-
-
-class AsIs(ArgRule):
-    """Scalars, capabilities, borrowed RRefs: the caller still has them."""
-
-
-class FreshRRef(ArgRule):
-    """An output buffer: a fresh zeroed RRef of the same layout if it was lost."""
-
-    def rebuild(self, value: Any, kept: Any) -> Any:
-        return value if still_owned(value) else RRef.new(value.layout)
-
-
-class CopiedRRef(ArgRule):
-    """An RRef whose contents matter: copied before the call, re-created from the copy."""
-
-    keeps = True
-
-    def keep(self, value: Any) -> Any:
-        return value.tobytes() if type(value) is RRef else None
-
-    def rebuild(self, value: Any, kept: Any) -> Any:
-        if still_owned(value):
-            return value
-        if kept is None:
-            raise NotRecoverable(f"{value!r} was lost and no copy was kept")
-        ref = RRef.new(value.layout)
-        ref.write(kept)
-        return ref
-
-
-class CopiedDeque(ArgRule):
-    """An RRefDeque: its elements are copied before the call and re-created after."""
-
-    keeps = True
-
-    def __init__(self, zero_fields: tuple[str, ...] = ()) -> None:
-        self.zero_fields = zero_fields
-
-    def keep(self, value: Any) -> Any:
-        return copy_deque(value, self.zero_fields)
-
-    def rebuild(self, value: Any, kept: Any) -> Any:
-        if still_owned(value):
-            return value
-        if kept is None:
-            raise NotRecoverable(f"{value!r} was lost and no copy was kept")
-        return kept.restore()
-
-
-class Lost(ArgRule):
-    """A moved value no rule can rebuild: the retry is refused unless it did not move."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def rebuild(self, value: Any, kept: Any) -> Any:
-        if still_owned(value):
-            return value
-        raise NotRecoverable(
-            f"{self.where} was moved into the crashed domain and the shadow has no rule to "
-            "rebuild it (see redleaf_lab.idl.shadow.register_recovery)"
-        )
-
-
-Keep = Callable[[tuple[Any, ...]], Any]
-Rebuild = Callable[[tuple[Any, ...], Any], tuple[Any, ...]]
-
-
-@dataclass(frozen=True)
-class MethodRecovery:
-    """keep(args) -> kept runs before each call (None: nothing to keep);
-    rebuild(args, kept) -> args runs after a restart, before the retry."""
-
-    name: str
-    keep: Keep | None
-    rebuild: Rebuild
-
-    @classmethod
-    def from_rules(cls, name: str, rules: tuple[ArgRule, ...]) -> MethodRecovery:
-        if all(type(r) is AsIs for r in rules):
-            return cls(name, None, _same_args)
-        keepers = [i for i, r in enumerate(rules) if r.keeps]
-        if len(keepers) == 1:  # the common case: one value to copy, no tuple per call
-            index, only = keepers[0], rules[keepers[0]]
-
-            def keep_one(args: tuple[Any, ...]) -> Any:
-                return only.keep(args[index])
-
-            def kept_for(kept: Any, i: int) -> Any:
-                return kept if i == index else None
-
-            keep: Keep | None = keep_one
-        else:
-
-            def keep_all(args: tuple[Any, ...]) -> Any:
-                return tuple(r.keep(a) for r, a in zip(rules, args, strict=True))
-
-            def kept_for(kept: Any, i: int) -> Any:
-                return None if kept is None else kept[i]
-
-            keep = keep_all if keepers else None
-
-        def rebuild(args: tuple[Any, ...], kept: Any) -> tuple[Any, ...]:
-            return tuple(rule.rebuild(value, kept_for(kept, i))
-                         for i, (rule, value) in enumerate(zip(rules, args, strict=True)))
-
-        return cls(name, keep, rebuild)
-
-
-def _same_args(args: tuple[Any, ...], kept: Any) -> tuple[Any, ...]:
-    return args
-
-
-def generic_rule(iface: type[Interface], method: MethodSpec, index: int) -> ArgRule:
-    """The default rule for parameter `index` of `method`, from its TypeSpec."""
-    param = method.params[index]
-    spec = param.spec
-    if not spec.moves:
-        return AsIs()
-    if spec.kind == "move" and spec.py_type is RRef:
-        return CopiedRRef()
-    if spec.kind == "move" and spec.py_type is RRefDeque:
-        return CopiedDeque()
-    return Lost(f"{iface.__name__}.{method.name}({param.name}: {spec.text})")
-
-
-_RECOVERY: dict[tuple[type[Interface], str], MethodRecovery] = {}
-
-
-def register_recovery(iface: type[Interface], recovery: MethodRecovery) -> None:
-    """Use `recovery` for `iface.<recovery.name>` in shadows made from now on."""
-    if recovery.name not in iface.__methods__:
-        raise ValueError(f"{iface.__name__} has no method {recovery.name!r}")
-    _RECOVERY[(iface, recovery.name)] = recovery
-
-
-def recovery_for(iface: type[Interface], method: MethodSpec) -> MethodRecovery:
-    """The registered recovery (searching base interfaces) or the generic one."""
-    for base in iface.__mro__:
-        found = _RECOVERY.get((base, method.name))
-        if found is not None:
-            return found
-    rules = tuple(generic_rule(iface, method, i) for i in range(len(method.params)))
-    return MethodRecovery.from_rules(method.name, rules)
-
-
 # -- the shadow ----------------------------------------------------------------------------
 class _GiveUp(Exception):
     def __init__(self, reason: str) -> None:
@@ -346,8 +146,8 @@ class _GiveUp(Exception):
 class ShadowBase(ProxyBase):
     """State and recovery loop of a shadow; generated subclasses add the methods."""
 
-    __slots__ = ("_kernel", "_lock", "_name", "_policy", "_proxy", "_restart_times",
-                 "shadow_stats")
+    __slots__ = ("__weakref__", "_in_flight", "_kernel", "_lock", "_name", "_policy", "_proxy",
+                 "_restart_times", "shadow_stats")
 
     def __init__(self, kernel: Any, name: str, policy: ShadowPolicy) -> None:
         self._kernel = kernel
@@ -357,6 +157,23 @@ class ShadowBase(ProxyBase):
         self._lock = threading.RLock()
         self._restart_times: deque[float] = deque()
         self.shadow_stats = ShadowStats()
+        # thread ident -> the requests of its latest call of a Rescue method; an entry of
+        # a finished call is harmless: its requests are back with the caller, so a
+        # rescue skips them (the registry says who holds what)
+        self._in_flight: dict[int, InFlight] = {}
+        if any(r.rescues for r in type(self)._recoveries.values()):
+            hook = weakref.WeakMethod(self._rescue)
+            kernel.add_reclaim_hook(name, lambda dead: (h := hook()) is not None and h(dead))
+
+    _recoveries: dict[str, MethodRecovery] = {}
+
+    def _rescue(self, dead: Any) -> int:
+        """The kernel's reclaim hook: before `dead` is reclaimed, take back the requests
+        of the calls it interrupted."""
+        rescued = rescue_in_flight(dead.heap, dead.id, list(self._in_flight.values()))
+        if rescued:
+            self._kernel.events.emit("shadow-rescue", self._name, requests=rescued)
+        return rescued
 
     @property
     def domain(self) -> Any:
@@ -389,8 +206,10 @@ class ShadowBase(ProxyBase):
                 self._ensure_running(failed, attempt)
                 args = recovery.rebuild(args, kept)
             except _GiveUp as give_up:
+                self._abandon(recovery, kept)
                 raise self._gave_up(give_up.reason, error) from None
             except NotRecoverable as exc:
+                self._abandon(recovery, kept)
                 raise self._gave_up(f"crashed and {recovery.name} cannot be retried: {exc}",
                                      error) from None
             proxy = self._proxy
@@ -407,6 +226,11 @@ class ShadowBase(ProxyBase):
             self._kernel.events.emit("shadow-recovered", self._name, method=recovery.name,
                                      recovery_ns=elapsed, attempts=attempt)
             return result
+
+    def _abandon(self, recovery: MethodRecovery, kept: Any) -> None:
+        """The call fails for good: free what was rescued for it (nobody else can)."""
+        if recovery.abandon is not None and kept is not None:
+            recovery.abandon(self._kernel.heap, kept)
 
     def _ensure_running(self, failed: Any, attempt: int) -> None:
         """Make the current incarnation a running one other than `failed`, or give up."""
@@ -468,15 +292,17 @@ _METHOD_TEMPLATE = """\
 
 def _shadow_source(iface: type[Interface], recoveries: dict[str, MethodRecovery]) -> str:
     parts = [f"class {iface.__name__}Shadow(_ShadowBase):\n    __slots__ = ()\n"
-             "    interface = _iface\n"]
+             "    interface = _iface\n    _recoveries = _all_recoveries\n"]
     for m in iface.__methods__.values():
         args = [p.name for p in m.params]
         packed = "(" + "".join(a + ", " for a in args) + ")"
-        has_keep = recoveries[m.name].keep is not None
+        recovery = recoveries[m.name]
+        keep = f"shadow__kept = _K_{m.name}({packed})\n        " if recovery.keep else ""
+        if recovery.rescues:  # the kernel's reclaim hook finds the requests here
+            keep += "self._in_flight[_get_ident()] = shadow__kept\n        "
         parts.append(_METHOD_TEMPLATE.format(
             name=m.name, params="".join(", " + a for a in args), args=", ".join(args),
-            packed=packed, keep=f"shadow__kept = _K_{m.name}({packed})\n        " if has_keep
-            else "", kept="shadow__kept" if has_keep else "None"))
+            packed=packed, keep=keep, kept="shadow__kept" if recovery.keep else "None"))
     return "\n".join(parts)
 
 
@@ -488,7 +314,8 @@ def shadow_class(iface: type[Interface]) -> type[ShadowBase]:
     if clash:
         raise ValueError(f"{iface.__name__}: method name(s) {clash} clash with the shadow's own")
     namespace: dict[str, Any] = {"_ShadowBase": ShadowBase, "_iface": iface,
-                                 "_RpcError": RpcError}
+                                 "_RpcError": RpcError, "_all_recoveries": recoveries,
+                                 "_get_ident": threading.get_ident}
     for name, recovery in recoveries.items():
         namespace[f"_R_{name}"] = recovery
         namespace[f"_K_{name}"] = recovery.keep
@@ -509,18 +336,8 @@ def _register_bdev() -> None:
     from ..interfaces.bdev import BDev
 
     register_recovery(BDev, MethodRecovery.from_rules("read", (AsIs(), FreshRRef())))
-    requests = CopiedDeque()
-    read_requests = CopiedDeque(zero_fields=("data",))
-
-    def keep_batch(args: tuple[Any, ...]) -> Any:
-        submit, collect, write = args
-        return ((requests if write else read_requests).keep(submit), requests.keep(collect))
-
-    def rebuild_batch(args: tuple[Any, ...], kept: Any) -> tuple[Any, ...]:
-        submit, collect, write = args
-        return (requests.rebuild(submit, kept[0]), requests.rebuild(collect, kept[1]), write)
-
-    register_recovery(BDev, MethodRecovery("submit_and_poll", keep_batch, rebuild_batch))
+    # requests in both deques are rescued from the crashed driver, not copied per call
+    register_recovery(BDev, Rescue("submit_and_poll", 0, 1).recovery())
 
 
 _register_bdev()

@@ -79,6 +79,7 @@ class Kernel:
         self._history: list[Domain] = []
         self._crashes: dict[str, int] = {}
         self._restarts: dict[str, int] = {}
+        self._reclaim_hooks: dict[str, list[Callable[[Domain], Any]]] = {}
         self._tracing = False
         self._closed = False
         self.started_ns = time.monotonic_ns()
@@ -215,6 +216,7 @@ class Kernel:
         finally:
             # Even if this thread is itself being unwound (it may be inside another
             # domain that is crashing too), the heap is reclaimed and restarts can go on.
+            self._run_reclaim_hooks(domain)
             objects, nbytes, deferred = self.heap.reclaim(domain.id)
             loader.forget(domain.spec.image, domain.id)
             info.reclaimed_objects, info.reclaimed_bytes = objects, nbytes
@@ -226,6 +228,29 @@ class Kernel:
         self.events.emit("reclaim", domain.name, id=domain.id, objects=objects, bytes=nbytes,
                          deferred=deferred)
         return True
+
+    def add_reclaim_hook(self, name: str, hook: Callable[[Domain], Any]) -> None:
+        """Run `hook(dead_incarnation)` on every crash of `name`, after its devices are
+        quiesced and before its heap is reclaimed (shadows rescue in-flight requests)."""
+        with self._lock:
+            self._reclaim_hooks.setdefault(name, []).append(hook)
+
+    def _run_reclaim_hooks(self, domain: Domain) -> None:
+        hooks = self._reclaim_hooks.get(domain.name)
+        if not hooks:
+            return
+        kept = []
+        for hook in list(hooks):
+            try:
+                alive = hook(domain) is not False  # False: its owner is gone, drop it
+            except Exception as exc:  # the crash path must finish; report and go on
+                self.events.emit("reclaim-hook-failed", domain.name, error=repr(exc))
+                alive = True
+            if alive:
+                kept.append(hook)
+        with self._lock:
+            self._reclaim_hooks[domain.name] = kept + [
+                h for h in self._reclaim_hooks.get(domain.name, []) if h not in hooks]
 
     def _quiesce_devices(self, domain: Domain) -> None:
         """Stop DMA before reclaiming: a device still writing completions or packets into

@@ -342,6 +342,30 @@ def test_a_view_pin_keeps_reclaimed_memory_out_of_reuse() -> None:
         make_exporter(heap, victim, 4096, None)  # no pin on a stale id
 
 
+def test_rescue_takes_back_what_the_dead_domain_holds_at_any_depth() -> None:
+    heap = small_heap()
+    held = [heap.alloc(16, 0, 2)[0] for _ in range(2)]  # top level, owned by the victim
+    box, _ = heap.alloc_container(8 + 8 * 4, 0, 2, 8)  # the victim's container...
+    nested = [heap.alloc(16, 0, 2)[0] for _ in range(2)]
+    heap.attach_bulk(box, nested, 2)  # ...holding two more
+    slots_of(heap, box)[:2] = nested
+    someone_elses, _ = heap.alloc(16, 0, 3)
+    gone, _ = heap.alloc(16, 0, 2)
+    heap.free(gone)
+    ids = [*held, *nested, someone_elses, gone]
+    with pytest.raises(HeapError):
+        heap.rescue(ids, 2, ROOT)  # only from a killed domain
+    heap.kill_domain(2)
+    with pytest.raises(DeadDomainError):
+        heap.rescue(ids, 2, 2)  # never to a dead one
+    assert heap.rescue(ids, 2, ROOT) == 4
+    assert [heap.owner(i) for i in [*held, *nested]] == [ROOT] * 4
+    assert heap.owner(someone_elses) == 3 and not heap.is_live(gone)
+    assert heap.reclaim(2) == (1, 8 + 8 * 4, 0)  # only the box: its children left it
+    assert all(heap.is_live(i) for i in [*held, *nested])
+    assert heap.domain_stats(ROOT) == (4, 64) and heap.domain_stats(NESTED) == (0, 0)
+
+
 # ---- containers ----
 
 

@@ -361,6 +361,40 @@ int rl_detach_bulk(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t
     LOCKED(h, detach_locked(h, container, ids, n, to, bad_index));
 }
 
+/* ---- rescue: a shadow takes back what a dead domain held for one of its calls ---- */
+
+/* The top-level owner of s: its own, or that of the outermost container it is nested in
+ * (NESTED if the chain is broken, which cannot happen for a live nested object). */
+static uint32_t holder_of(rl_heap *h, rl_slot *s) {
+    for (uint32_t depth = 0; s && s->owner == RL_OWNER_NESTED; depth++) {
+        if (depth > h->slots_used) return RL_OWNER_NESTED; /* a cycle: refused at attach */
+        s = resolve(h, s->parent);
+    }
+    return s ? s->owner : RL_OWNER_NESTED;
+}
+
+static int rescue_locked(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t dead,
+                         uint32_t to, uint64_t *rescued_out) {
+    uint64_t rescued = 0;
+    if (!owner_valid(dead) || !is_dead(h, dead)) return RL_EINVAL;
+    int rc = check_destination(h, to);
+    if (rc) return rc;
+    for (uint64_t i = 0; i < n; i++) {
+        rl_slot *s = resolve(h, ids[i]);
+        if (!s || (s->flags & F_PENDING) || holder_of(h, s) != dead) continue;
+        set_owner(h, s, to, 0); /* nested: its container's slot keeps a stale id, skipped */
+        rescued++;
+    }
+    if (rescued_out) *rescued_out = rescued;
+    return RL_OK;
+}
+
+int rl_rescue(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t dead, uint32_t to,
+              uint64_t *rescued_out) {
+    if (n && !ids) return RL_EINVAL;
+    LOCKED(h, rescue_locked(h, ids, n, dead, to, rescued_out));
+}
+
 /* ---- view pins ---- */
 
 int rl_pin(rl_heap *h, uint64_t id, uint32_t *slot_out) {

@@ -137,6 +137,13 @@ int rl_reclaim(rl_heap *h, uint32_t owner, uint64_t *objects_out, uint64_t *byte
                uint64_t *deferred_out);
 
 /* Queries and addressing. */
+/* Rescue (shadows, before the reclaim of a killed domain `dead`): each of `ids` that
+ * `dead` holds, at top level or nested at any depth in a container it owns, becomes a
+ * top-level object of `to` (a live domain). Other ids (stale, pending free, held by
+ * someone else) are skipped; *rescued_out counts the rescued ones. */
+int rl_rescue(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t dead, uint32_t to,
+              uint64_t *rescued_out);
+
 /* View pins: a pinned object's memory is never reused, even after the object is freed or
  * reclaimed (its id goes stale at once); it returns to the arena at the last unpin.
  * rl_pin gives the slot index to unpin with. handle.c wraps them as tokens. */
