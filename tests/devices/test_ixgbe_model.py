@@ -328,6 +328,26 @@ def test_threaded_mode_moves_frames(make):
     assert moved >= 5000 and st.sink_ok == moved and st.sink_bad == 0
 
 
+def test_host_calls_are_not_starved_by_a_busy_device_thread(make):
+    dev = make(threaded=True, wire="loopback")
+    nic = Nic(dev, ring=64)
+    nic.give_all()
+    nic.tx([frame_to(dev.mac)] * 32)  # frames circulate: the thread never idles
+    worst, end = 0.0, time.monotonic() + 0.3
+    while time.monotonic() < end:
+        frames = nic.rx(32)
+        if frames:
+            nic.tx(frames)
+        t0 = time.perf_counter()
+        dev.stats()
+        dev.read32(r.GPRC)
+        worst = max(worst, time.perf_counter() - t0)
+    assert dev.stats().rx_packets > 300 and worst < 0.05
+    t0 = time.perf_counter()
+    dev.quiesce()
+    assert time.perf_counter() - t0 < 0.05
+
+
 def test_threaded_reset_and_init_repeat(make):
     dev = make(threaded=True, wire="none")
     for _ in range(20):  # (the C baseline below, being faster, races the reset harder)

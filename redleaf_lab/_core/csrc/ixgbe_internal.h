@@ -65,6 +65,7 @@ struct ixg_dev {
     pthread_mutex_t lock;
     pthread_t thread;
     atomic_int thread_run;
+    atomic_int waiters; /* host calls waiting for the lock (see host_lock) */
     int thread_started;
 
     /* device state, under lock */

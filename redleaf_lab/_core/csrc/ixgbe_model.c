@@ -126,6 +126,15 @@ static void registers_locked(ixg_dev *d) {
     }
 }
 
+/* The device thread re-takes the lock right after releasing it, so a plain mutex could
+ * starve host calls (statistics, quiesce on the crash path). A host caller announces
+ * itself in `waiters`; the thread steps aside until the caller holds the lock. */
+static void host_lock(ixg_dev *d) {
+    atomic_fetch_add(&d->waiters, 1);
+    pthread_mutex_lock(&d->lock);
+    atomic_fetch_sub(&d->waiters, 1);
+}
+
 static int pass_locked(ixg_dev *d, int inline_mode) {
     d->stats.passes++;
     registers_locked(d);
@@ -140,7 +149,7 @@ static int pass_locked(ixg_dev *d, int inline_mode) {
 }
 
 int ixg_process(ixg_dev *d) {
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     int moved = pass_locked(d, !d->thread_started);
     pthread_mutex_unlock(&d->lock);
     return moved;
@@ -163,6 +172,7 @@ static void *device_thread(void *arg) {
         pthread_mutex_lock(&d->lock);
         int moved = pass_locked(d, 0);
         pthread_mutex_unlock(&d->lock);
+        while (atomic_load_explicit(&d->waiters, memory_order_acquire)) sched_yield();
         if (moved) {
             idle = 0;
             continue;
@@ -201,7 +211,7 @@ int ixg_thread_running(ixg_dev *d) { return d->thread_started; }
 void ixg_quiesce(ixg_dev *d) {
     /* Like a function-level reset: every queue stops and every register the driver set
      * returns to its default, so nothing refers to the dead driver's memory after this. */
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     reset_locked(d);
     pthread_mutex_unlock(&d->lock);
 }
@@ -233,7 +243,7 @@ uint32_t ixg_read_reg(ixg_dev *d, uint32_t off) {
     if (off >= IXG_BAR_SIZE || off % 4) return 0xFFFFFFFFu; /* like a master abort */
     int part, i = off >= IXG_STATS_FIRST && off < IXG_STATS_END ? stat_index(off, &part) : -1;
     if (i < 0) return bar_load32(d, off);
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     uint32_t v;
     if (part == 2) { /* high dword: the value latched by the low read, then cleared */
         v = d->latch[i];
@@ -252,13 +262,13 @@ uint32_t ixg_read_reg(ixg_dev *d, uint32_t off) {
 }
 
 void ixg_get_stats(ixg_dev *d, ixg_stats *out) {
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     *out = d->stats;
     pthread_mutex_unlock(&d->lock);
 }
 
 uint64_t ixg_generate(ixg_dev *d, uint64_t n) {
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     registers_locked(d);
     uint64_t done = ixg_wire_generate(d, n, 0);
     pthread_mutex_unlock(&d->lock);
@@ -266,7 +276,7 @@ uint64_t ixg_generate(ixg_dev *d, uint64_t n) {
 }
 
 int ixg_inject(ixg_dev *d, const uint8_t *frame, uint32_t len) {
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     registers_locked(d);
     int ok = ixg_rx_deliver(d, frame, len);
     pthread_mutex_unlock(&d->lock);
@@ -274,7 +284,7 @@ int ixg_inject(ixg_dev *d, const uint8_t *frame, uint32_t len) {
 }
 
 int ixg_captured(ixg_dev *d, uint32_t k, uint8_t *out, uint32_t cap) {
-    pthread_mutex_lock(&d->lock);
+    host_lock(d);
     int len = -1;
     if (d->capture && k < IXG_CAPTURE_SLOTS && k < d->captured) {
         uint32_t slot = (uint32_t)((d->captured - 1u - k) % IXG_CAPTURE_SLOTS);
