@@ -36,8 +36,10 @@
  * driver must read DD before the length and the data (x86 keeps loads ordered).
  *
  * Locking/ownership: one mutex serializes processing passes (device thread, ixg_process,
- * ixg_quiesce, ixg_generate, ixg_inject, ixg_read_reg of a statistic). Host register
- * writes are lock-free. The caller keeps the arena mapped for the model's lifetime,
+ * ixg_quiesce, ixg_generate, ixg_inject, ixg_read_reg of a statistic). Host calls
+ * announce themselves first and the device thread steps aside, so a busy thread never
+ * starves them (ixgbe_model.c, host_lock). Host register writes are lock-free. A reset
+ * clears CTRL last (release), so a host that sees CTRL.RST clear sees every default. The caller keeps the arena mapped for the model's lifetime,
  * quiesces or disables the queues before the memory behind rings or buffers is freed,
  * and must not destroy the model while another thread calls it (ixg_destroy stops the
  * device thread). No Python objects are touched: callers may release the GIL.
