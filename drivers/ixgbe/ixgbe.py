@@ -8,15 +8,18 @@ descriptors (ring.py).
 
 Batches, with no Python work per packet (`submit_and_poll`):
 * receive: the completed prefix of the RX ring is found with one vectorized status
-  check; those buffers leave the ring's deque as one handle-free batch, get their
-  lengths with one scatter and go into `collect` with one registry call; then the
-  caller's free buffers leave `packets` as one batch, their data IOVAs come from one
-  bulk registry call, numpy stores arm the descriptors, and RDT is written once
-  (always: the tail write is also what makes an inline device model run);
-* transmit: completed TX buffers go to `collect` the same way; the frames leave
-  `packets` as one batch, their lengths come from one gather (checked: MIN_FRAME..MAX_FRAME)
-  and their IOVAs from one call, numpy stores write the descriptors, TDT is written
-  once.
+  check; those buffers are the batches they were lent in (handle-free; split through
+  a deque only when the prefix ends inside one), get their lengths with one scatter
+  and go into `collect` with one registry call each; then the caller's free buffers
+  leave `packets` in batches of at most `collect.capacity` (so that each usually comes
+  back whole), their data IOVAs come from one bulk registry call, numpy stores arm the
+  descriptors, and RDT is written once (always: the tail write is also what makes an
+  inline device model run);
+* transmit: the frames leave `packets` as one batch (at most `collect.capacity`), their
+  lengths come from one gather (checked: MIN_FRAME..MAX_FRAME) and their IOVAs from one
+  call, numpy stores write the descriptors, TDT is written once; the ring keeps the
+  batch itself (no deque move) and hands it to `collect` with one registry call once
+  all its frames were sent (DD written back).
 
 Statistics: the 82599 counters clear on read (§8.2.3.23); `stats()` reads them and
 adds them to this incarnation's totals.
@@ -264,37 +267,44 @@ class IxgbeDriver:
 
     def _receive(self, packets, collect):
         ring = self._rx
-        n, lengths = ring.completed(collect.capacity - len(collect))
+        chunk = collect.capacity
+        n, lengths = ring.completed(chunk - len(collect))
         if n:
-            batch = ring.held.take_batch(n)  # one registry call, no handle per packet
-            batch.set("len", lengths)
-            collect.put_batch(batch)
-            ring.consume(n)
+            done = 0
+            for batch in ring.received(n):  # usually one batch, as it was lent
+                size = len(batch)
+                batch.set("len", lengths if size == n else lengths[done : done + size])
+                collect.put_batch(batch)  # one registry call, no handle per packet
+                done += size
+            n = done  # frames of a batch not wholly received yet go at the next call
             self._rx_frames += n
         if ring.room and len(packets):
-            fresh = packets.take_batch(ring.room)
-            iovas = fresh.iovas("data")
-            ring.held.put_batch(fresh)
-            ring.arm(iovas)
+            # lend in pieces of at most what `collect` holds, so each comes back whole
+            while ring.room:
+                fresh = packets.take_batch(min(ring.room, chunk))
+                if not len(fresh):
+                    packets.put_batch(fresh)  # (empty: spends the batch, moves nothing)
+                    break
+                ring.arm(fresh, fresh.iovas("data"))
         self._dev.write32(RDT(QUEUE), ring.tail)  # one tail write per batch (§7.1.9)
         return (n, packets, collect)
 
     def _transmit(self, packets, collect):
         ring = self._tx
-        done = ring.completed(collect.capacity - len(collect))
+        done = ring.completed(RING_SIZE)
         if done:
-            collect.put_batch(ring.held.take_batch(done))
-            ring.consume(done)
+            for batch in ring.sent_batches(done, collect.capacity - len(collect)):
+                collect.put_batch(batch)  # one registry call per sent batch
         sent = 0
         if ring.room and len(packets):
-            frames = packets.take_batch(ring.room)
+            # at most what `collect` holds: a sent batch must fit there in one piece
+            frames = packets.take_batch(min(ring.room, collect.capacity))
             lengths = frames.get("len")
             # one check for both bounds: the unsigned subtraction wraps for short frames
             if ((lengths - MIN_FRAME) > FRAME_SPAN).any():
                 self._reject(frames, lengths, packets, collect)
             iovas = frames.iovas("data")
-            ring.held.put_batch(frames)
-            ring.post(iovas, lengths)
+            ring.post(frames, iovas, lengths)  # the ring keeps the batch: no deque move
             self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
             sent = len(iovas)
             self._tx_frames += sent

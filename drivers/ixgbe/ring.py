@@ -1,9 +1,13 @@
 """One RX or TX descriptor ring of the 82599, driven with numpy, a batch at a time.
 
 Purpose: a ring is `size` 16-byte descriptors in DMA memory (§7.1.6 / §7.2.3.2.4) plus
-the packet buffers the NIC currently owns, kept in an RRefDeque in slot order
-(`held`: zero copy, the buffers stay in the shared heap and are never touched by
-Python). Armed slots are the window [oldest, oldest + count) modulo `size`;
+the packet buffers the NIC currently owns, in slot order (zero copy: the buffers stay in
+the shared heap and are never touched by Python). Both rings keep the handle-free
+batches taken out of the caller's deque as they are (`batches`, oldest first), so a
+batch that goes back out whole costs no deque move in and out of the driver. A TX batch
+is handed back when all of it was sent. RX frames arrive one by one and any prefix of
+them is handed on: a received prefix that ends inside a batch splits it through an
+RRefDeque (`split`), which then holds the rest, in front of `batches`. Armed slots are the window [oldest, oldest + count) modulo `size`;
 descriptors complete in ring order, so the completed ones are always a prefix of
 that window, found with one vectorized status check per run of slots (a window
 crossing the end of the ring is two runs). At most size - 1 slots are armed, so the
@@ -11,18 +15,22 @@ tail never catches up with the head (§7.1.9: RDT == RDH means "no descriptor").
 
 * `RxRing.completed(limit)` -> (n, lengths): how many of the oldest buffers hold a
   received frame (DD set, EOP required: one frame per buffer) and their lengths;
-  `consume(n)` forgets them; `arm(iovas)` writes read-format descriptors (packet
-  address, header address 0, which clears DD) after the window.
+  `received(n)` returns (up to n of) them as batches, in order, and forgets them; `arm(batch, iovas)`
+  writes read-format descriptors (packet address, header address 0, which clears DD)
+  after the window and keeps the batch.
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
-  back, RS is set on every descriptor); `consume(n)`; `post(iovas, lengths)` writes
-  advanced data descriptors after the window.
-The caller moves the buffers in/out of `held` and writes the tail register once.
+  back, RS is set on every descriptor); `post(batch, iovas, lengths)` writes advanced
+  data descriptors after the window and keeps the batch; `sent_batches(n, room)`
+  returns the oldest batches that are wholly sent and fit in `room`, and forgets them.
+The caller writes the tail register once per batch.
 
-Ownership: the ring memory comes from device.dma_alloc and `held` is allocated here,
-both owned by the driver domain: a crash reclaims them (after the kernel quiesced the
-device). Memory ordering: descriptors are written before the tail; a status word is
+Ownership: the ring memory comes from device.dma_alloc and `split` is allocated here;
+the batches were taken out of the caller's deques by this domain: all are owned by the
+driver domain, and a crash reclaims them (after the kernel quiesced the device). Memory ordering: descriptors are written before the tail; a status word is
 read before the length next to it. Not thread safe: one ring per caller.
 """
+
+from collections import deque
 
 import numpy as np
 
@@ -46,7 +54,7 @@ RX_DONE = RX_STAT_DD | RX_STAT_EOP
 
 
 class Ring:
-    """What RX and TX rings share: memory, views, the armed window, the held buffers."""
+    """What RX and TX rings share: memory, views, the armed window."""
 
     def __init__(self, device, queue: int, size: int) -> None:
         self.queue = queue
@@ -55,9 +63,8 @@ class Ring:
         self.d64 = self.mem.array.view(np.uint64).reshape(size, 2)
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
         self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
-        self.held = RRefDeque.new(Packet, size)
         self.oldest = 0  # first armed slot: the next descriptor the NIC completes
-        self.count = 0  # armed slots (== len(held), kept here to save a registry call)
+        self.count = 0  # armed slots (buffers held), kept here to save a registry call
 
     @property
     def tail(self) -> int:
@@ -84,6 +91,39 @@ class Ring:
 
 
 class RxRing(Ring):
+    def __init__(self, device, queue: int, size: int) -> None:
+        super().__init__(device, queue, size)
+        self.split = RRefDeque.new(Packet, size)  # the oldest armed buffers, if a batch split
+        self.in_split = 0  # how many (len(split), without a registry call)
+        self.batches = deque()  # the other armed buffers, as the batches they came in
+
+    def received(self, n: int) -> list:
+        """Hand over up to `n` of the oldest buffers (all hold a frame) as batches in ring
+        order; they leave the ring. Whole batches go as they are (no deque move); a batch
+        is split (through `split`) only when no whole one is complete, so a trickle of
+        frames is never held back and a steady flow keeps the batches whole."""
+        out = []
+        left = n
+        if self.in_split:
+            k = min(left, self.in_split)
+            out.append(self.split.take_batch(k))
+            self.in_split -= k
+            left -= k
+        while left and not self.in_split:
+            size = len(self.batches[0])
+            if size <= left:
+                out.append(self.batches.popleft())
+                left -= size
+            elif out:
+                break  # the rest of the frames go at the next call, with their batch
+            else:
+                self.split.put_batch(self.batches.popleft())
+                out.append(self.split.take_batch(left))
+                self.in_split = size - left
+                left = 0
+        self.consume(n - left)
+        return out
+
     def written_prefix(self, limit: int) -> tuple:
         """(n, [status arrays]): the leading written-back (non-zero status) slots of the
         window, at most `limit`; arming zeroes the status, so non-zero means done."""
@@ -125,8 +165,9 @@ class RxRing(Ring):
                                      ).astype(np.uint32)
         return n, lengths
 
-    def arm(self, iovas) -> None:
-        """Give the NIC buffers at `iovas` in the slots after the window (§7.1.6.1)."""
+    def arm(self, batch, iovas) -> None:
+        """Give the NIC the buffers of `batch` (data at `iovas`) in the slots after the
+        window (§7.1.6.1); the ring keeps the batch."""
         n = len(iovas)
         if n > self.room:
             raise IxgbeError(f"rx queue {self.queue}: {n} buffers for {self.room} free slots")
@@ -137,9 +178,28 @@ class RxRing(Ring):
             ring[:, 1] = 0  # header address 0: clears the status (DD) of the old writeback
             done += count
         self.count += n
+        self.batches.append(batch)
 
 
 class TxRing(Ring):
+    def __init__(self, device, queue: int, size: int) -> None:
+        super().__init__(device, queue, size)
+        self.batches = deque()  # the posted batches, oldest first (handle-free, ours)
+
+    def sent_batches(self, done: int, room: int) -> list:
+        """The oldest batches whose frames are all among the `done` sent ones and that fit
+        together in `room`; they leave the ring."""
+        out = []
+        while self.batches:
+            size = len(self.batches[0])
+            if size > done or size > room:
+                break
+            out.append(self.batches.popleft())
+            done -= size
+            room -= size
+            self.consume(size)
+        return out
+
     def completed(self, limit: int) -> int:
         """How many of the oldest frames the NIC has sent (DD written back), at most `limit`."""
         # dword 3 holds PAYLEN << 14 until the writeback: test only the DD bit
@@ -157,8 +217,9 @@ class TxRing(Ring):
             break
         return n
 
-    def post(self, iovas, lengths) -> None:
-        """Advanced data descriptors (§7.2.3.2.4), one buffer per frame, RS on each."""
+    def post(self, batch, iovas, lengths) -> None:
+        """Advanced data descriptors (§7.2.3.2.4), one buffer per frame, RS on each; the
+        ring keeps `batch` until all of it was sent."""
         n = len(iovas)
         if n > self.room:
             raise IxgbeError(f"tx queue {self.queue}: {n} frames for {self.room} free slots")
@@ -172,3 +233,4 @@ class TxRing(Ring):
             ring[:, 1] = words[done : done + count]
             done += count
         self.count += n
+        self.batches.append(batch)
