@@ -131,6 +131,11 @@ class RxRing(Ring):
         if window <= 0:
             return 0, []
         column = self.d32[:, RX_STATUS_DWORD]
+        last = (self.oldest + window - 1) % self.size
+        if column[last] and self.oldest + window <= self.size:
+            # the NIC writes back in ring order: the last one written means all are (the
+            # EOP/DD check in `completed` catches a device that breaks this)
+            return window, [column[self.oldest : self.oldest + window]]
         n = 0
         parts = []
         for slot, count in self.runs(self.oldest, window):
@@ -147,22 +152,21 @@ class RxRing(Ring):
         return n, parts
 
     def completed(self, limit: int) -> tuple:
-        """(n, lengths as uint32[n]) of the oldest received frames, at most `limit`."""
+        """(n, lengths as uint16[n]) of the oldest received frames, at most `limit`."""
         n, parts = self.written_prefix(limit)
         if n == 0:
             return 0, None
         status = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if not np.all((status & RX_DONE) == RX_DONE):
+        if int(np.bitwise_and.reduce(status)) & RX_DONE != RX_DONE:  # one pass over all
             bad = int(np.flatnonzero((status & RX_DONE) != RX_DONE)[0])
             raise IxgbeError(f"rx queue {self.queue}: descriptor {(self.oldest + bad) % self.size}"
                              f" has status {int(status[bad]):#x}: a frame larger than one buffer "
                              "(no EOP) or a writeback without DD")
         runs = self.runs(self.oldest, n)
-        if len(runs) == 1:
-            lengths = self.d16[self.oldest : self.oldest + n, RX_LENGTH_WORD].astype(np.uint32)
+        if len(runs) == 1:  # a view: the caller copies it (RRefBatch.set) before re-arming
+            lengths = self.d16[self.oldest : self.oldest + n, RX_LENGTH_WORD]
         else:
-            lengths = np.concatenate([self.d16[s : s + c, RX_LENGTH_WORD] for s, c in runs]
-                                     ).astype(np.uint32)
+            lengths = np.concatenate([self.d16[s : s + c, RX_LENGTH_WORD] for s, c in runs])
         return n, lengths
 
     def arm(self, batch, iovas) -> None:
@@ -207,6 +211,8 @@ class TxRing(Ring):
         if window <= 0:
             return 0
         column = self.d32[:, TX_STATUS_DWORD]
+        if column[(self.oldest + window - 1) % self.size] & TX_STAT_DD:
+            return window  # written back in ring order: the last one sent means all are
         n = 0
         for slot, count in self.runs(self.oldest, window):
             sent = (column[slot : slot + count] & TX_STAT_DD) != 0
