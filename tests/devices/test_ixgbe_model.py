@@ -100,6 +100,8 @@ def test_queue_enable_reads_back_and_bad_rings_are_refused(make):
     assert dev.stats().bad_ring == 2
     dev.write32(r.TDLEN(0), 16 * 16)
     nic.start()  # waits until ENABLE reads back on both
+    dev.write32(r.RXDCTL(dev.queues), r.RXDCTL_ENABLE)  # a queue the model does not have
+    assert dev.read32(r.RXDCTL(dev.queues)) & r.RXDCTL_ENABLE == 0
 
 
 # -- RX ring -----------------------------------------------------------------------------

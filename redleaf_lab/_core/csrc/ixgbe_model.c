@@ -124,6 +124,13 @@ static void registers_locked(ixg_dev *d) {
             else bar_store32(d, IXG_TDH(q), d->tx[q].head);
         }
     }
+    /* queues beyond the modelled ones never start: ENABLE does not read back */
+    for (uint32_t q = d->cfg.queues; q < IXG_MAX_QUEUES; q++) {
+        uint32_t v = bar_load32(d, IXG_RXDCTL(q));
+        if (v & IXG_RXDCTL_ENABLE) bar_store32(d, IXG_RXDCTL(q), v & ~IXG_RXDCTL_ENABLE);
+        v = bar_load32(d, IXG_TXDCTL(q));
+        if (v & IXG_TXDCTL_ENABLE) bar_store32(d, IXG_TXDCTL(q), v & ~IXG_TXDCTL_ENABLE);
+    }
 }
 
 /* The device thread re-takes the lock right after releasing it, so a plain mutex could
