@@ -10,8 +10,11 @@
  * RXDCTL/TXDCTL.ENABLE, DMATXCTL.TE, FCTRL (UPE/MPE/BAM) filtering against RAL/RAH(0),
  * HLREG0 (TXPADEN, JUMBOEN) and MAXFRS, SRRCTL (BSIZEPACKET, DESCTYPE legacy/advanced),
  * RX/TX rings of up to 16 queues with legacy and advanced descriptors (§7.1.6, §7.2.3),
- * MRQC RSS spreading, and clear-on-read statistics (§8.2.3.23) read through
- * ixg_read_reg(). The wire is chosen at creation (ixgbe_wire.c): a traffic generator, a
+ * MRQC RSS spreading (by a simple flow hash, not the Toeplitz hash and RETA), and
+ * clear-on-read statistics (§8.2.3.23) read through ixg_read_reg(). Not modelled:
+ * interrupts (EICR reads 0), offloads (context descriptors are consumed and ignored),
+ * header split, VLANs, DCB, flow director, head write-back; the CRC is always stripped
+ * and a frame's bytes never include it (octet counters add 4 per frame for it). The wire is chosen at creation (ixgbe_wire.c): a traffic generator, a
  * checking sink (optionally looping TX back into RX), a loopback, or a Linux TAP device.
  *
  * Interface: ixg_create/ixg_destroy; ixg_bar() is the register window the host reads and
