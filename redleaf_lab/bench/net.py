@@ -11,10 +11,11 @@ C thread), at batch 1, 32 and 256, over three paths:
 * domain: the loop runs in the root context and calls the driver through its proxy;
 * shadow: the same, through a shadow (`make_shadow`), which adds a retry frame;
 
-and the C baseline (`SimIxgbe.run_c_forward`: an l2fwd-like loop in C on a second model
+and the C baseline (`SimIxgbe.run_c_forward`: an l2fwd-like loop in C on a fresh model
 with the same parameters), plus the same three paths over `drivers/nullnet` (no device:
-the cost of isolation alone). Each case starts with a fresh incarnation of the driver,
-so no buffer of one case is still on the rings in the next.
+the cost of isolation alone). Every (driver, path) has its own driver domain, NIC model
+and packet pool, and the cases run interleaved, in `slices` turns each, so that a
+machine shared with other work loads every case alike (the ratios stay meaningful).
 
 Interface: `measure(seconds=0.3, batches=(1, 32, 256), threaded=False) -> list[dict]`,
 one dict per (path, batch): path, driver, batch, packets, seconds, mpps, vs_c (the
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ..idl.shadow import ShadowPolicy, make_shadow
@@ -50,38 +51,69 @@ def inside(domain: Any) -> Iterator[None]:
         stack.pop()
 
 
-def _forward(net: Any, batch: int, seconds: float) -> tuple[int, float]:
-    """Forward for `seconds` (after a warm-up that fills the RX ring); (packets, seconds)."""
-    fwd = Forwarder(net, batch)
+class _Case:
+    """One (driver, path) of a batch size: its own driver domain (and NIC), its own loop."""
+
+    def __init__(self, kernel: Any, driver: str, path: str, batch: int, threaded: bool,
+                 devices: list[Any]) -> None:
+        from ..devices.sim_ixgbe import SimIxgbe
+
+        self.kernel = kernel
+        self.driver = driver
+        self.path = path
+        self.name = f"{driver}-{path}"
+        if driver == "ixgbe":
+            dev = SimIxgbe(kernel.heap, wire="generator", threaded=threaded,
+                           packet_size=FRAME_BYTES, name=self.name)
+            devices.append(dev)
+            kernel.load("ixgbe", name=self.name, device=dev)
+        else:
+            kernel.load("nullnet", name=self.name)
+        self.domain = kernel.domain(self.name)
+        if path == "direct":
+            target: Any = self.domain.impl
+        elif path == "domain":
+            target = kernel.proxy(self.name)
+        else:
+            target = make_shadow(kernel, self.name, ShadowPolicy(max_restarts=1000))
+        with self._context():
+            self.loop = Forwarder(target, batch)
+            self.loop.run(max(8, 1024 // batch))  # warm up: fill the RX ring
+        self.packets = 0
+        self.seconds = 0.0
+
+    def _context(self) -> Any:
+        return inside(self.domain) if self.path == "direct" else nullcontext()
+
+    def run(self, seconds: float) -> None:
+        loop = self.loop
+        with self._context():
+            sent = loop.sent
+            t0 = time.perf_counter()
+            deadline = t0 + seconds
+            while True:
+                loop.run(8)
+                now = time.perf_counter()
+                if now >= deadline:
+                    break
+        self.packets += loop.sent - sent
+        self.seconds += now - t0
+
+    def close(self) -> None:
+        with self._context():
+            self.loop.release()
+        self.kernel.stop(self.name)
+
+
+def _c_slice(kernel: Any, batch: int, seconds: float, threaded: bool) -> tuple[int, float]:
+    from ..devices.sim_ixgbe import SimIxgbe
+
+    dev = SimIxgbe(kernel.heap, wire="generator", packet_size=FRAME_BYTES, name="ixgbe-c")
     try:
-        fwd.run(max(8, 1024 // batch))
-        sent = fwd.sent
-        t0 = time.perf_counter()
-        deadline = t0 + seconds
-        while True:
-            fwd.run(16)
-            now = time.perf_counter()
-            if now >= deadline:
-                return fwd.sent - sent, now - t0
+        result = dev.run_c_forward(batch, seconds, threaded=threaded)
     finally:
-        fwd.release()
-
-
-def _run_path(kernel: Any, name: str, path: str, batch: int, seconds: float) -> tuple[int, float]:
-    domain = kernel.domain(name)
-    if path == "direct":
-        with inside(domain):
-            return _forward(domain.impl, batch, seconds)
-    if path == "domain":
-        return _forward(kernel.proxy(name), batch, seconds)
-    shadow = make_shadow(kernel, name, ShadowPolicy(max_restarts=1000))
-    return _forward(shadow, batch, seconds)
-
-
-def _fresh(kernel: Any, name: str) -> None:
-    """A new incarnation of the driver: empty rings, a re-initialized NIC."""
-    kernel.stop(name)
-    kernel.restart(name)
+        dev.close()
+    return int(result["packets"]), float(result["seconds"])
 
 
 def _row(path: str, driver: str, batch: int, packets: int, secs: float) -> dict[str, Any]:
@@ -91,46 +123,37 @@ def _row(path: str, driver: str, batch: int, packets: int, secs: float) -> dict[
 
 def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 256),
             threaded: bool = False, paths: tuple[str, ...] = (*PATHS, "c"),
-            nullnet: bool = True) -> list[dict[str, Any]]:
+            nullnet: bool = True, slices: int = 5) -> list[dict[str, Any]]:
     """Run every (path, batch); see the module docstring."""
     from .. import boot
-    from ..devices.sim_ixgbe import SimIxgbe
 
-    kernel = boot(heap_bytes=256 << 20, max_objects=1 << 17)
+    kernel = boot(heap_bytes=512 << 20, max_objects=1 << 18)
     rows: list[dict[str, Any]] = []
-    devices = []
+    devices: list[Any] = []
     try:
-        dev = SimIxgbe(kernel.heap, wire="generator", threaded=threaded,
-                       packet_size=FRAME_BYTES)
-        devices.append(dev)
-        kernel.load("ixgbe", device=dev)
-        if nullnet:
-            kernel.load("nullnet")
         for batch in batches:
-            c_mpps = None
+            cases = [_Case(kernel, "ixgbe", p, batch, threaded, devices)
+                     for p in paths if p != "c"]
+            if nullnet:
+                cases += [_Case(kernel, "nullnet", p, batch, threaded, devices) for p in PATHS]
+            c_packets, c_seconds = 0, 0.0
+            for _ in range(slices):  # interleaved: every path sees the same machine load
+                if "c" in paths:
+                    packets, secs = _c_slice(kernel, batch, seconds / slices, threaded)
+                    c_packets += packets
+                    c_seconds += secs
+                for case in cases:
+                    case.run(seconds / slices)
+            c_mpps = c_packets / c_seconds / 1e6 if c_seconds else 0.0
             if "c" in paths:
-                c_dev = SimIxgbe(kernel.heap, wire="generator", threaded=threaded,
-                                 packet_size=FRAME_BYTES)
-                devices.append(c_dev)
-                result = c_dev.run_c_forward(batch, seconds)
-                c_dev.close()
-                c_mpps = float(result["mpps"])
-                rows.append({**_row("c", "ixgbe", batch, int(result["packets"]),
-                                    float(result["seconds"])), "mpps": round(c_mpps, 4)})
-            for path in paths:
-                if path == "c":
-                    continue
-                _fresh(kernel, "ixgbe")
-                packets, secs = _run_path(kernel, "ixgbe", path, batch, seconds)
-                row = _row(path, "ixgbe", batch, packets, secs)
-                if c_mpps:
+                rows.append(_row("c", "c", batch, c_packets, c_seconds))
+            for case in cases:
+                case.close()
+                path = case.path if case.driver == "ixgbe" else case.name
+                row = _row(path, case.driver, batch, case.packets, case.seconds)
+                if case.driver == "ixgbe" and c_mpps:
                     row["vs_c"] = round(row["mpps"] / c_mpps, 4)
                 rows.append(row)
-            if nullnet:
-                for path in PATHS:
-                    _fresh(kernel, "nullnet")
-                    packets, secs = _run_path(kernel, "nullnet", path, batch, seconds)
-                    rows.append(_row(f"nullnet-{path}", "nullnet", batch, packets, secs))
     finally:
         kernel.shutdown()
         for device in devices:

@@ -276,3 +276,15 @@ def test_live_workload_forwards_through_panics(kernel):
     assert result["wrong"] == 0 and result["sink_ok"] == result["sent"] > 0
     assert result["dropped_in_crashes"] > 0 and wl.errors == 0
     wl.close()
+
+
+def test_bench_net_rows():
+    from redleaf_lab.bench import net as bench
+
+    rows = bench.measure(seconds=0.05, batches=(32,), slices=1)
+    paths = [r["path"] for r in rows]
+    assert paths == ["c", "direct", "domain", "shadow", "nullnet-direct", "nullnet-domain",
+                     "nullnet-shadow"]
+    assert all(r["mpps"] > 0 and r["batch"] == 32 for r in rows)
+    assert all(0 < r["vs_c"] < 1 for r in rows if r["driver"] == "ixgbe")
+    assert "vs C" in bench.format_table(rows)
