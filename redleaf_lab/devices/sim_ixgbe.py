@@ -12,7 +12,9 @@ releases the GIL) that DMAs into the kernel's shared-heap arena, and exposes it 
   delivers it back into RX).
 * "sink": nothing arrives; TX is counted and checked (and looped back if asked).
 * "loopback": TX is delivered back into RX.
-* "tap": a Linux TAP interface (`tap_name`; needs root and /dev/net/tun).
+* "tap": a Linux TAP interface (`tap_name`; needs root and /dev/net/tun). The device
+  thread polls it; in inline mode frames are read only during a pass, so call
+  `process()` while waiting for traffic.
 * "none": nothing arrives, TX is dropped.
 
 Modes: inline (`threaded=False`, deterministic): every `write32/write64` runs one model
