@@ -8,7 +8,8 @@ call); their block numbers and the IOVAs of their `data` fields (PRP1: the data 
 first, and the heap aligns the 4112-byte allocation to 4096) come from one bulk registry
 call each; numpy stores write the SQ entries; one SQ doorbell and one CQ doorbell per
 batch; `data_len` is set with one scatter, and the batch goes into `collect` with one
-call.
+call. Runs of consecutive blocks are merged into one command each (up to MDTS, with a
+PRP list of the requests' own pages), as a block layer merges requests.
 
 Errors: an out-of-range block raises InvalidRequest (an error value: it crosses the
 proxy to the caller and the driver keeps running) naming the block and the device
@@ -22,7 +23,8 @@ controller.
 Ownership: queue memory comes from device.dma_alloc and is owned by this domain, so a
 crash reclaims it (after the kernel quiesces the device). Request buffers are owned by
 the driver only between take_batch and put_batch, as a handle-free batch: a crash in
-between reclaims them with the rest of the domain's heap (a shadow re-submits copies). Not thread safe: one caller at a time (queue pairs are used round-robin).
+between reclaims them with the rest of the domain's heap (a shadow first rescues them
+and re-submits them). Not thread safe: one caller at a time (queue pairs are used round-robin).
 """
 
 import numpy as np
@@ -108,6 +110,9 @@ class NvmeDriver:
         self.model = bytes(page[24:64]).decode("ascii", "replace").strip()
         self.serial = bytes(page[4:24]).decode("ascii", "replace").strip()
         self.mdts = int(page[77])
+        # §5.15.2.2 MDTS: the largest transfer is 2^MDTS minimum pages (0: no limit);
+        # merged runs stay within it and within one PRP list page
+        self.max_merge = 64 if self.mdts == 0 else max(1, min(64, 1 << self.mdts))
         self._admin.command(IDENTIFY, prp1=ident.iova, cdw10=2)  # §5.15.2.3
         active = page[:4096].view(np.uint32)
         if active[0] == 0:
@@ -153,12 +158,25 @@ class NvmeDriver:
                              f"(0..{self.blocks - 1})")
 
     def _io(self, opcode: int, blocks, iovas) -> None:
-        """Submit and complete single-block commands, a queue-full chunk at a time."""
+        """Submit and complete the requests, a queue-full chunk at a time: one command per
+        block, or, where blocks are consecutive, one command per run (request merging)."""
         if int(np.bitwise_or.reduce(iovas)) & 0xFFF:
             raise NvmeError("a request buffer is not 4096-aligned: cannot use it as PRP1")
         qp = self._pairs[self._next_qp]
         self._next_qp = (self._next_qp + 1) % len(self._pairs)
         n = len(blocks)
+        if n > 1:
+            breaks = blocks[1:] != blocks[:-1] + 1
+            if not breaks.any() and n <= self.max_merge:  # one run: one command
+                qp.submit_run(opcode, self.nsid, iovas, int(blocks[0]))
+                status, _dw0 = qp.reap(1)
+                if status[0]:
+                    raise NvmeError(f"blocks {int(blocks[0])}..{int(blocks[-1])}: "
+                                    f"{_text(int(status[0]))}", int(status[0]))
+                return
+            if not breaks.all():
+                self._io_runs(qp, opcode, blocks, iovas, breaks)
+                return
         for start in range(0, n, qp.room):
             stop = min(n, start + qp.room)
             if stop - start == n:  # the whole batch fits: no slicing
@@ -170,6 +188,30 @@ class NvmeDriver:
                 first = int(np.flatnonzero(status)[0])
                 raise NvmeError(f"request {start + first}: block {int(blocks[start + first])}: "
                                 f"{_text(int(status[first]))}", int(status[first]))
+
+    def _io_runs(self, qp, opcode: int, blocks, iovas, breaks) -> None:
+        """Merged I/O: runs of consecutive blocks become one command each, at most
+        `max_merge` blocks (MDTS, §5.15.2.2) with the pages listed in a PRP list (§4.3)."""
+        starts = np.flatnonzero(np.concatenate(([True], breaks)))
+        lengths = np.diff(np.append(starts, len(blocks)))
+        if int(lengths.max()) > self.max_merge:  # split long runs at max_merge blocks
+            pieces = [np.arange(s, s + n, self.max_merge)
+                      for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)]
+            starts = np.concatenate(pieces)
+            lengths = np.diff(np.append(starts, len(blocks)))
+            lengths = np.minimum(lengths, self.max_merge)
+        commands = len(starts)
+        for first in range(0, commands, qp.room):
+            last = min(commands, first + qp.room)
+            qp.submit_runs(opcode, self.nsid, iovas, blocks, starts[first:last],
+                           lengths[first:last])
+            status, _dw0 = qp.reap(last - first)
+            if status.any():
+                bad = first + int(np.flatnonzero(status)[0])
+                request = int(starts[bad])
+                raise NvmeError(f"request {request}: blocks {int(blocks[request])}.."
+                                f"{int(blocks[request]) + int(lengths[bad]) - 1}: "
+                                f"{_text(int(status[bad - first]))}", int(status[bad - first]))
 
     def read(self, block: int, data):
         blocks = np.array([block], dtype=np.int64)

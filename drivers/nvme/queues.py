@@ -1,12 +1,13 @@
 """One NVMe queue pair (SQ + CQ) in DMA memory, driven with numpy, a batch at a time.
 
 Purpose: `QueuePair.submit_io` builds a whole batch of SQ entries in a scratch array with
-four vectorized numpy stores (§4.2 SQE layout) and copies them into the ring (one copy
+five vectorized numpy stores (§4.2 SQE layout) and copies them into the ring (one copy
 per contiguous run of slots), rings the SQ tail doorbell once (§3.1.24); `reap`
 waits, with a bounded Python loop, for the batch's completions (§4.6: a new entry is
 one whose phase tag equals the expected phase, which inverts at every wrap), checks
-them and writes the CQ head doorbell once (§3.1.25). `command` is the one-entry form
-the admin queue uses.
+them and writes the CQ head doorbell once (§3.1.25). `submit_runs` merges runs of
+consecutive blocks into one command each, with PRP lists (§4.3). `command` is the
+one-entry form the admin queue uses.
 
 Ownership: the pair owns its two DMA buffers (allocated from the Device, so owned by
 the driver domain and reclaimed with it). Memory ordering: entries are written before
@@ -41,6 +42,8 @@ class QueuePair:
         self.cid_words = np.arange(size, dtype=np.uint64) << 16
         self.scratch = np.zeros((size, 8), dtype=np.uint64)  # whole entries, built here
         self.completed = 0
+        self.prp_mem = None  # PRP list pages, one per SQ slot, allocated at first use
+        self.prp_lists = None
 
     @property
     def room(self) -> int:
@@ -54,22 +57,71 @@ class QueuePair:
             return [(start, 0, n)]
         return [(start, 0, first), (0, first, n - first)]
 
-    def submit_io(self, opcode: int, nsid: int, prp1, slba, nlb: int) -> None:
-        """Write len(prp1) single-page commands (whole 64-byte entries, §4.2: CDW0 opcode
-        and CID, NSID, PRP1, CDW10-11 SLBA, CDW12 NLB - 1); ring the doorbell once."""
+    def submit_io(self, opcode: int, nsid: int, prp1, slba, nlb, prp2=None) -> None:
+        """Write len(prp1) commands (whole 64-byte entries, §4.2: CDW0 opcode and CID,
+        NSID, PRP1, PRP2, CDW10-11 SLBA, CDW12 NLB - 1); ring the doorbell once. `nlb`
+        (blocks per command) is an int or an array; `prp2` None means single pages."""
         n = len(prp1)
         if n > self.room:
             raise ValueError(f"queue {self.qid}: a batch of {n} exceeds the room ({self.room})")
         cdw0 = opcode | (nsid << 32)  # DW1 (NSID) shares the 64-bit word with CDW0
+        per_command = not isinstance(nlb, int)
         for slot, first, count in self.segments(self.tail, n):
             entries = self.scratch[:count]
             np.bitwise_or(self.cid_words[slot : slot + count], cdw0, out=entries[:, 0])
             entries[:, 3] = prp1[first : first + count]
+            entries[:, 4] = 0 if prp2 is None else prp2[first : first + count]
             entries[:, 5] = slba[first : first + count]  # CDW10 | CDW11 << 32
-            entries[:, 6] = nlb - 1  # CDW12
+            entries[:, 6] = (nlb[first : first + count] if per_command else nlb) - 1  # CDW12
             self.sq64[slot : slot + count] = entries
         self.tail = (self.tail + n) % self.size
         self.device.write32(self.sq_db, self.tail)  # one doorbell per batch
+
+    def _list_page(self, slot: int) -> int:
+        """The IOVA of SQ slot `slot`'s PRP list page (allocated at first use)."""
+        if self.prp_mem is None:
+            self.prp_mem = self.device.dma_alloc(self.size * 4096)
+            self.prp_lists = self.prp_mem.array.view(np.uint64).reshape(self.size, 512)
+        return self.prp_mem.iova + slot * 4096
+
+    def submit_run(self, opcode: int, nsid: int, iovas, slba: int) -> None:
+        """One command for len(iovas) consecutive blocks from `slba` (the whole batch is one
+        run: the sequential case), written entry by entry; rings the doorbell."""
+        n = len(iovas)
+        slot = self.tail
+        entry = self.sq64[slot]
+        entry[:] = 0
+        entry[0] = opcode | (slot << 16) | (nsid << 32)
+        entry[3] = iovas[0]  # PRP1
+        if n == 2:
+            entry[4] = iovas[1]  # PRP2: the second page itself (§4.3)
+        elif n > 2:
+            entry[4] = self._list_page(slot)  # PRP2: a PRP list of the other pages
+            self.prp_lists[slot, : n - 1] = iovas[1:]
+        entry[5] = slba
+        entry[6] = n - 1
+        self.tail = (slot + 1) % self.size
+        self.device.write32(self.sq_db, self.tail)
+
+    def submit_runs(self, opcode: int, nsid: int, iovas, blocks, starts, lengths) -> None:
+        """One command per run of consecutive blocks: run k is requests starts[k] ..
+        starts[k] + lengths[k] - 1 (lengths <= 513). §4.3: PRP1 is the first page; PRP2
+        the second page for a two-page transfer, else the address of a PRP list holding
+        the other pages. Each SQ slot has its own list page, in use until its command
+        completes; the list entries are the requests' own data pages (zero copy)."""
+        prp1 = iovas[starts]
+        prp2 = np.zeros(len(starts), dtype=np.uint64)
+        two = np.flatnonzero(lengths == 2)
+        prp2[two] = iovas[starts[two] + 1]
+        many = np.flatnonzero(lengths > 2)
+        if many.size:
+            base = self._list_page(0)
+            slots = (self.tail + many) % self.size
+            prp2[many] = base + slots.astype(np.uint64) * 4096
+            for k, slot in zip(many.tolist(), slots.tolist(), strict=True):  # per long run
+                start, length = int(starts[k]), int(lengths[k])
+                self.prp_lists[slot, : length - 1] = iovas[start + 1 : start + length]
+        self.submit_io(opcode, nsid, prp1, blocks[starts], lengths, prp2)
 
     def command(self, opcode: int, nsid: int = 0, prp1: int = 0, prp2: int = 0,
                 cdw10: int = 0, cdw11: int = 0, cdw12: int = 0, timeout: float = 5.0) -> int:
@@ -136,3 +188,5 @@ class QueuePair:
     def release(self) -> None:
         self.device.dma_free(self.sq_mem.handle)
         self.device.dma_free(self.cq_mem.handle)
+        if self.prp_mem is not None:
+            self.device.dma_free(self.prp_mem.handle)
