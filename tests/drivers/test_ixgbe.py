@@ -288,3 +288,25 @@ def test_bench_net_rows():
     assert all(r["mpps"] > 0 and r["batch"] == 32 for r in rows)
     assert all(0 < r["vs_c"] < 1 for r in rows if r["driver"] == "ixgbe")
     assert "vs C" in bench.format_table(rows)
+
+
+def test_driver_register_map_agrees_with_the_model():
+    """drivers/ixgbe/regs.py (the driver's own, datasheet-cited) and devices/ixgbe_regs.py
+    (the model's) must give every register and bit they share the same value."""
+    import importlib.util
+    from pathlib import Path
+
+    from redleaf_lab.devices import ixgbe_regs as model
+
+    path = Path(__file__).parents[2] / "drivers" / "ixgbe" / "regs.py"
+    spec = importlib.util.spec_from_file_location("ixgbe_driver_regs", path)
+    driver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(driver)
+    shared = [n for n in vars(driver) if n.isupper() and hasattr(model, n)]
+    assert len(shared) > 60
+    for name in shared:
+        mine, theirs = getattr(driver, name), getattr(model, name)
+        if callable(mine):
+            assert [mine(q) for q in range(4)] == [theirs(q) for q in range(4)], name
+        else:
+            assert mine == theirs, name
