@@ -122,6 +122,7 @@ void ixg_rx_miss(ixg_dev *d, uint64_t frames);
 /* Copy a frame into RX (filtering, routing, multi-descriptor frames, counters);
  * returns 1 if delivered. */
 int ixg_rx_deliver(ixg_dev *d, const uint8_t *frame, uint32_t len);
+/* Send what TX queue q holds (at most budget descriptors); returns frames finished. */
 int ixg_tx_drain(ixg_dev *d, uint32_t q, uint32_t budget);
 
 /* ixgbe_wire.c */
