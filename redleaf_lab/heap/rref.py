@@ -354,6 +354,13 @@ class Borrow:
 
     readonly = array
 
+    def iova(self) -> int:
+        """Device address of the lent object, valid until the call returns. For devices
+        that only READ it (an NVMe write's source buffer): a borrow is immutable, so a
+        driver must never point a device that writes memory at it."""
+        self._require_live()
+        return self._target._heap.iova(self._target._id)
+
     def tobytes(self) -> bytes:
         self._require_live()
         t = self._target

@@ -190,3 +190,14 @@ def test_readonly_views_stay_readonly(kernel):
     ro = ref.readonly()
     with pytest.raises(ValueError):
         ro.flags.writeable = True
+
+
+def test_a_borrow_gives_its_device_address_only_while_lent(kernel):
+    from redleaf_lab.heap.rref import Borrow
+
+    block = RRef.new(Block, 7)
+    lent = Borrow(block, 1)
+    assert lent.iova() == block.iova() and lent.iova() % 4096 == 0  # a DMA source page
+    assert lent._end() == 0
+    with pytest.raises(StaleRefError, match="borrow ended"):
+        lent.iova()
