@@ -70,7 +70,7 @@ uint32_t ixg_rx_free(ixg_dev *d, uint32_t q) {
     if (!r->enabled) return 0;
     uint32_t tail = bar_load32(d, IXG_RDT(q)); /* acquire: descriptors before it visible */
     if (tail >= r->count) return 0;            /* a bad tail is ignored until fixed */
-    return (tail + r->count - r->head) % r->count;
+    return tail >= r->head ? tail - r->head : tail + r->count - r->head;
 }
 
 static void rx_writeback(ixg_ring *r, uint8_t *desc, uint32_t len, uint32_t status) {
@@ -224,14 +224,19 @@ int ixg_rx_deliver(ixg_dev *d, const uint8_t *frame, uint32_t len) {
     return 1;
 }
 
-static void tx_finish(ixg_dev *d, const uint8_t *frame, uint32_t len, int bad) {
+typedef struct {
+    int pad;            /* HLREG0.TXPADEN */
+    uint32_t max_frame; /* longest frame without FCS */
+    uint64_t frames, octets;
+} tx_batch;
+
+static void tx_finish(ixg_dev *d, tx_batch *b, const uint8_t *frame, uint32_t len, int bad) {
     uint8_t padded[IXG_MIN_FRAME];
-    int pad = (bar_load32(d, IXG_HLREG0) & IXG_HLREG0_TXPADEN) != 0;
     if (bad & 1) {
         d->stats.tx_bad_addr++;
-    } else if ((bad & 2) || len > ixg_max_frame(d)) {
+    } else if ((bad & 2) || len > b->max_frame) {
         d->stats.tx_oversize++;
-    } else if (len < (pad ? 14u : IXG_MIN_FRAME)) {
+    } else if (len < (b->pad ? 14u : IXG_MIN_FRAME)) {
         d->stats.tx_runt++;
     } else {
         if (len < IXG_MIN_FRAME) { /* §8.2.3 HLREG0.TXPADEN: pad short frames */
@@ -240,10 +245,8 @@ static void tx_finish(ixg_dev *d, const uint8_t *frame, uint32_t len, int bad) {
             frame = padded;
             len = IXG_MIN_FRAME;
         }
-        count(d, ST_GPTC, 1);
-        count(d, ST_TPT, 1);
-        count(d, ST_GOTC, len + IXG_FCS);
-        d->stats.tx_packets++;
+        b->frames++;
+        b->octets += len + IXG_FCS; /* GOTC counts the FCS */
         d->stats.tx_bytes += len;
         ixg_wire_tx(d, frame, len);
     }
@@ -254,6 +257,8 @@ int ixg_tx_drain(ixg_dev *d, uint32_t q, uint32_t budget) {
     uint32_t tail = bar_load32(d, IXG_TDT(q)); /* acquire: descriptors before it visible */
     if (tail >= r->count) return 0;
     int frames = 0;
+    tx_batch b = {.pad = (bar_load32(d, IXG_HLREG0) & IXG_HLREG0_TXPADEN) != 0,
+                  .max_frame = ixg_max_frame(d)};
     for (uint32_t n = 0; r->head != tail && n < budget; n++) {
         uint8_t *desc = r->ring + (uint64_t)r->head * 16u;
         uint64_t addr;
@@ -266,7 +271,7 @@ int ixg_tx_drain(ixg_dev *d, uint32_t q, uint32_t budget) {
             const uint8_t *buf = len ? ixg_translate(d, addr, len) : NULL;
             if (len && !buf) r->stage_bad |= 1;
             if ((cmd & IXG_TXD_CMD_EOP) && r->stage_len == 0 && !r->stage_bad) {
-                tx_finish(d, buf, len, 0); /* the common case: one descriptor per frame */
+                tx_finish(d, &b, buf, len, 0); /* the common case: one descriptor per frame */
                 frames++;
             } else {
                 if (!d->stage[q]) d->stage[q] = malloc(IXG_STAGE_BYTES);
@@ -274,7 +279,7 @@ int ixg_tx_drain(ixg_dev *d, uint32_t q, uint32_t budget) {
                 if (buf && !r->stage_bad) memcpy(d->stage[q] + r->stage_len, buf, len);
                 r->stage_len += len;
                 if (cmd & IXG_TXD_CMD_EOP) {
-                    tx_finish(d, d->stage[q], r->stage_len, r->stage_bad);
+                    tx_finish(d, &b, d->stage[q], r->stage_len, r->stage_bad);
                     r->stage_len = 0;
                     r->stage_bad = 0;
                     frames++;
@@ -290,5 +295,11 @@ int ixg_tx_drain(ixg_dev *d, uint32_t q, uint32_t budget) {
         r->head = r->head + 1u == r->count ? 0 : r->head + 1u;
     }
     bar_store32(d, IXG_TDH(q), r->head);
+    if (b.frames) {
+        count(d, ST_GPTC, b.frames);
+        count(d, ST_TPT, b.frames);
+        count(d, ST_GOTC, b.octets);
+        d->stats.tx_packets += b.frames;
+    }
     return frames;
 }
