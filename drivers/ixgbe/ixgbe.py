@@ -32,8 +32,8 @@ that never sets, a frame without EOP) raises IxgbeError: a panic; behind a shado
 the next incarnation resets the NIC.
 
 Ownership: descriptor rings are DMA memory of this domain, and the buffers on the
-rings sit in deques this domain owns: a crash reclaims both after the kernel
-quiesced the device (packets in flight are dropped, nothing leaks). Not thread safe:
+rings are batches (and a deque) this domain owns: a crash reclaims both after the
+kernel quiesced the device (packets in flight are dropped, nothing leaks). Not thread safe:
 one caller at a time.
 """
 
@@ -134,8 +134,6 @@ class IxgbeDriver:
         self._dev = device
         self._ring_size = ring_size
         self._totals = [0, 0, 0, 0, 0]  # rx packets, tx packets, rx bytes, tx bytes, missed
-        self._rx_frames = 0  # frames handed to the caller by this incarnation
-        self._tx_frames = 0  # frames queued for transmission
         self.init_log = []  # (step, datasheet section): what the lab shows
         self._reset_and_init(promiscuous, link_wait_s)
 
@@ -277,15 +275,12 @@ class IxgbeDriver:
                 collect.put_batch(batch)  # one registry call, no handle per packet
                 done += size
             n = done  # frames of a batch not wholly received yet go at the next call
-            self._rx_frames += n
-        if ring.room and len(packets):
+        have = len(packets) if ring.room else 0
+        while have and ring.room:
             # lend in pieces of at most what `collect` holds, so each comes back whole
-            while ring.room:
-                fresh = packets.take_batch(min(ring.room, chunk))
-                if not len(fresh):
-                    packets.put_batch(fresh)  # (empty: spends the batch, moves nothing)
-                    break
-                ring.arm(fresh, fresh.iovas("data"))
+            fresh = packets.take_batch(min(ring.room, chunk, have))
+            have -= len(fresh)
+            ring.arm(fresh, fresh.iovas("data"))
         self._dev.write32(RDT(QUEUE), ring.tail)  # one tail write per batch (§7.1.9)
         return (n, packets, collect)
 
@@ -307,7 +302,6 @@ class IxgbeDriver:
             ring.post(frames, iovas, lengths)  # the ring keeps the batch: no deque move
             self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
             sent = len(iovas)
-            self._tx_frames += sent
         return (sent, packets, collect)
 
     def _reject(self, frames, lengths, packets, collect) -> None:
