@@ -145,20 +145,37 @@ class QueuePair:
         return int(dw0[0])
 
     def reap(self, n: int, timeout: float = 5.0):
-        """Wait for the next n completions; returns (status array, DW0 array)."""
+        """Wait for the next n completions; returns (status array, DW0 array). DW0 may be
+        a view of the CQ: read it before the next command."""
+        head = self.head
+        end = head + n
+        if end < self.size:  # the common case: one run of slots, no wrap, no phase flip
+            cq32 = self.cq32
+            want = self.phase
+            dw3 = cq32[head:end, 3]
+            if (int(dw3[-1]) >> 16) & 1 != want:
+                self.spin(cq32, end - 1, want, timeout)
+            if np.count_nonzero(dw3 & 0x10000) != n * want:  # earlier ones posted late
+                self.await_all(lambda: np.count_nonzero(dw3 & 0x10000) == n * want, timeout)
+            status = (dw3 >> 17) & 0x7FF
+            self.head = end
+            self.device.write32(self.cq_db, end)
+            self.completed += n
+            return status, cq32[head:end, 0]
         runs = self.segments(self.head, n)
         cq32 = self.cq32
         last = (self.head + n - 1) % self.size
         want = self.phase ^ (len(runs) - 1)  # the phase inverts at the wrap
         if (int(cq32[last, 3]) >> 16) & 1 != want:
             self.spin(cq32, last, want, timeout)
-        while True:  # the entries before the last may be posted later (out of order)
-            dw3 = [cq32[slot : slot + count, 3] for slot, _first, count in runs]
-            phases = [int(np.count_nonzero(part & 0x10000)) for part in dw3]
-            expected = [len(part) * (self.phase ^ i) for i, part in enumerate(dw3)]
-            if phases == expected:
-                break
-            self.spin(cq32, last, want, timeout)
+        dw3 = [cq32[slot : slot + count, 3] for slot, _first, count in runs]
+
+        def all_posted() -> bool:  # the entries before the last may be posted later
+            return all(int(np.count_nonzero(part & 0x10000)) == len(part) * (self.phase ^ i)
+                       for i, part in enumerate(dw3))
+
+        if not all_posted():
+            self.await_all(all_posted, timeout)
         if len(runs) == 1:
             dw3_all, dw0 = dw3[0] >> 17, cq32[self.head : self.head + n, 0].copy()
         else:
@@ -171,6 +188,17 @@ class QueuePair:
         self.device.write32(self.cq_db, self.head)
         self.completed += n
         return status, dw0
+
+    def await_all(self, done, timeout: float) -> None:
+        """Bounded wait for `done()` (completions posted out of order): CFS or timeout
+        raise, so a controller that never posts one cannot hang the driver."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.device.read32(CSTS) & CSTS_CFS:
+                raise NvmeError(f"queue {self.qid}: controller fatal status (CSTS.CFS)")
+            if time.monotonic() > deadline:
+                raise NvmeError(f"queue {self.qid}: completions missing after {timeout} s")
+            time.sleep(0)
 
     def spin(self, cq32, last: int, want: int, timeout: float) -> None:
         """Bounded wait from Python (so the kernel can unwind us): CFS or timeout raise."""
