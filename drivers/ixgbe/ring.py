@@ -3,21 +3,25 @@
 Purpose: a ring is `size` 16-byte descriptors in DMA memory (§7.1.6 / §7.2.3.2.4) plus
 the packet buffers the NIC currently owns, in slot order (zero copy: the buffers stay in
 the shared heap and are never touched by Python). Both rings keep the handle-free
-batches taken out of the caller's deque as they are (`batches`, oldest first), so a
-batch that goes back out whole costs no deque move in and out of the driver. A TX batch
-is handed back when all of it was sent. RX frames arrive one by one and any prefix of
-them is handed on: a received prefix that ends inside a batch splits it through an
-RRefDeque (`split`), which then holds the rest, in front of `batches`. Armed slots are the window [oldest, oldest + count) modulo `size`;
-descriptors complete in ring order, so the completed ones are always a prefix of
-that window, found with one vectorized status check per run of slots (a window
-crossing the end of the ring is two runs). At most size - 1 slots are armed, so the
-tail never catches up with the head (§7.1.9: RDT == RDH means "no descriptor").
+batches taken out of the caller's deques as they are (`batches`, oldest first), so a
+batch that goes back out whole costs no deque move into and out of the driver. A TX
+batch is handed back when all of it was sent. RX frames arrive one by one: whole
+batches are handed on as they complete, and a batch is split (through the RRefDeque
+`split`, which then holds its rest, in front of `batches`) only when no whole batch is
+complete, so a trickle of frames is never held back.
+
+Armed slots are the window [oldest, oldest + count) modulo `size`. Descriptors complete
+in ring order, so the completed ones are a prefix of the window: the last descriptor of
+the window is read first (all done: the common case), else one vectorized status check
+per run of slots finds the prefix (a window crossing the end of the ring is two runs).
+At most size - 1 slots are armed, so the tail never catches up with the head (§7.1.9:
+RDT == RDH means "no descriptor").
 
 * `RxRing.completed(limit)` -> (n, lengths): how many of the oldest buffers hold a
   received frame (DD set, EOP required: one frame per buffer) and their lengths;
-  `received(n)` returns (up to n of) them as batches, in order, and forgets them; `arm(batch, iovas)`
-  writes read-format descriptors (packet address, header address 0, which clears DD)
-  after the window and keeps the batch.
+  `received(n)` returns (up to n of) them as batches, in order, and forgets them;
+  `arm(batch, iovas)` writes read-format descriptors (packet address, header address
+  0, which clears DD) after the window and keeps the batch.
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
   back, RS is set on every descriptor); `post(batch, iovas, lengths)` writes advanced
   data descriptors after the window and keeps the batch; `sent_batches(n, room)`
@@ -25,9 +29,10 @@ tail never catches up with the head (§7.1.9: RDT == RDH means "no descriptor").
 The caller writes the tail register once per batch.
 
 Ownership: the ring memory comes from device.dma_alloc and `split` is allocated here;
-the batches were taken out of the caller's deques by this domain: all are owned by the
-driver domain, and a crash reclaims them (after the kernel quiesced the device). Memory ordering: descriptors are written before the tail; a status word is
-read before the length next to it. Not thread safe: one ring per caller.
+the batches were taken out of the caller's deques by this domain. All are owned by the
+driver domain, and a crash reclaims them (after the kernel quiesced the device).
+Memory ordering: descriptors are written before the tail; a status word is read before
+the length next to it. Not thread safe: one ring per caller.
 """
 
 from collections import deque
