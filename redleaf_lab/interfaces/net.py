@@ -1,8 +1,10 @@
-"""Net: the network-device interface (RedLeaf's `Net`), the `Packet` buffer, a client pool.
+"""Net: the network-device interface (RedLeaf's `Net`), the `Packet` buffer, client helpers.
 
-A `Packet` is one 2048-byte shared-heap object (half a page, so a pool of them
-packs pages exactly): a 64-byte header, then `data` (1984 bytes, 64-byte aligned,
-room for any standard Ethernet frame of at most 1514 bytes without FCS):
+A `Packet` is one 2048-byte shared-heap object (half a page: a pool of them wastes no
+arena space, and the heap's 64-byte block alignment keeps `data` cache-line aligned):
+a 64-byte header, then `data` (1984 bytes, room for any standard Ethernet frame of at
+most 1514 bytes without FCS; the NIC is told 2 KiB buffers, which is safe because
+jumbo frames are off and it drops longer frames):
 
     len    u32  at 0    frame length in bytes (set by the driver on RX, by the app for TX)
     flags  u32  at 4    free for the application
@@ -14,10 +16,11 @@ Ownership (as in RedLeaf, zero copy): packet buffers belong to the application's
 pool. `submit_and_poll(packets, collect, tx)` moves two deques into the driver
 (one registry move each) and back:
 
-* tx=False (receive): the buffers in `packets` are lent to the NIC's RX ring (as
-  many as it has free descriptors; the rest stay in `packets`); packets received
-  so far (as many as `collect` has room for) are appended to `collect` with `len`
-  set. Returns (received, packets, collect).
+* tx=False (receive): packets received so far (at most as many as `collect` has
+  room for; a driver may keep some for the next call) are appended to `collect`
+  with `len` set; then the buffers in `packets` are lent to the NIC's RX ring (as
+  many as it has free descriptors; the rest stay in `packets`). Returns
+  (received, packets, collect).
 * tx=True (transmit): the frames in `packets` go onto the TX ring (as many as it
   has room for; the rest stay in `packets`); buffers whose transmission finished
   are appended to `collect` for reuse. Returns (queued, packets, collect).
@@ -28,7 +31,12 @@ heap) and every buffer in a deque it was handed: those packets are dropped. The
 recovery rule registered below lets a shadow retry the call with fresh, empty
 deques (no per-call copy of packets: a packet is not worth a copy, unlike a
 block write); `PacketPool.reconcile` then counts the lost buffers as dropped and
-replaces them, so the pool stays whole and nothing leaks.
+replaces them, so the pool stays whole and nothing leaks. (A lost buffer is a dropped
+packet if it held one; empty RX buffers are counted too: the count is an upper bound.)
+
+Client helpers (used by the apps, the benchmark and the live workload; they run in the
+calling domain): `PacketPool` (free list and census), `touch` (change one byte of every
+packet of a deque with one gather and one scatter), `Forwarder` (ixy-fwd's loop).
 
 Errors: a frame length outside MIN_FRAME..MAX_FRAME in a TX batch is the caller's bug;
 the driver reports it as `InvalidRequest` (an error value: it crosses the proxy,
