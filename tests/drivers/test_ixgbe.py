@@ -188,9 +188,28 @@ def test_misused_deques_are_refused_at_the_proxy(kernel, loopback):
         net.submit_and_poll(RRefDeque.new(BlkReq, 4), dq, False)  # deque of another layout
     with pytest.raises(ExchangeError):
         net.submit_and_poll([1, 2], dq, False)
+    batch = RRefDeque.new(Packet, 4).take_batch()
+    with pytest.raises(ExchangeError, match="RRefBatch"):  # batches never cross a proxy
+        net.submit_and_poll(batch, dq, False)
     assert len(dq) == 0  # the failed call moved nothing: the caller still owns its deque
     assert net.submit_and_poll(dq, RRefDeque.new(Packet, 4), False)[0] == 0  # driver lives
     assert kernel.domain("ixgbe").state == "running"
+
+
+def test_forwarding_with_the_model_on_its_own_thread(kernel):
+    dev = SimIxgbe(kernel.heap, wire="generator", threaded=True, packet_size=64)
+    net = kernel.load("ixgbe", device=dev)
+    fwd = Forwarder(net, 32)
+    for _ in range(2000):
+        fwd.step()
+        if fwd.sent >= 5000:
+            break
+    assert fwd.sent >= 5000
+    kernel.stop("ixgbe")  # quiesces the NIC: the sink has seen everything it will see
+    model = dev.stats()
+    assert 0 < model.sink_ok <= fwd.sent and model.sink_bad == model.sink_seq_errors == 0
+    fwd.release()
+    dev.close()
 
 
 def test_fwd_and_pktgen_domains(kernel, generator):
