@@ -56,6 +56,8 @@ from .regs import (
 )
 
 RX_DONE = RX_STAT_DD | RX_STAT_EOP
+LENGTH_TWICE = np.uint64(1 + (1 << (32 + TX_PAYLEN_SHIFT)))  # length into dword 2 and 3
+TX_WORD_CMD = np.uint64(TX_CMD_ONE_BUFFER)
 
 
 class Ring:
@@ -234,9 +236,10 @@ class TxRing(Ring):
         n = len(iovas)
         if n > self.room:
             raise IxgbeError(f"tx queue {self.queue}: {n} frames for {self.room} free slots")
-        lengths = lengths.astype(np.uint64)
-        # dword 2: length | DTYP | DCMD; dword 3: PAYLEN << 14 (its DD bit 0 starts clear)
-        words = (lengths | TX_CMD_ONE_BUFFER) | ((lengths << TX_PAYLEN_SHIFT) << 32)
+        # dword 2: length | DTYP | DCMD; dword 3: PAYLEN << 14 (its DD bit 0 starts clear).
+        # The fields do not overlap (length < 2^16), so one multiply-add builds both.
+        words = np.multiply(lengths, LENGTH_TWICE, dtype=np.uint64)
+        words += TX_WORD_CMD
         done = 0
         for slot, count in self.runs(self.tail, n):
             ring = self.d64[slot : slot + count]
