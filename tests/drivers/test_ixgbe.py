@@ -220,9 +220,20 @@ def test_fwd_and_pktgen_domains(kernel, generator):
     assert generator.stats().sink_ok == sent
     sink = make_device(kernel, "sink")
     kernel.load("ixgbe", name="ixgbe-tx", device=sink)
-    gen = kernel.load("pktgen", net=kernel.proxy("ixgbe-tx"))
+    gen = kernel.load("pktgen", net=make_shadow(kernel, "ixgbe-tx", GENEROUS))
     assert gen.run(40, 32) == (0, 40 * 32, 0)
     assert kernel.proxy("ixgbe-tx").stats()[1] == 40 * 32
+    assert sink.stats().sink_other == 40 * 32  # well-formed UDP frames (not the generator's)
+    kernel.faults.every_n("ixgbe-tx", 7)  # both apps go on through panics of their driver
+    kernel.faults.every_n("ixgbe", 7)
+    _r, sent_after, lost = gen.run(40, 32)
+    _received2, sent2, dropped2 = fwd.run(50, 32)
+    kernel.faults.clear("ixgbe-tx")
+    kernel.faults.clear("ixgbe")
+    assert kernel.crashes("ixgbe-tx") >= 5 and kernel.crashes("ixgbe") >= 5
+    assert sent_after > 40 * 32 and lost > 0 and sent2 > sent and dropped2 > 0
+    assert kernel.domain("pktgen").state == kernel.domain("fwd").state == "running"
+    kernel.stop("ixgbe-tx")
     sink.close()
 
 
