@@ -340,3 +340,21 @@ def test_driver_register_map_agrees_with_the_model():
             assert [mine(q) for q in range(4)] == [theirs(q) for q in range(4)], name
         else:
             assert mine == theirs, name
+
+
+def test_shadow_retries_a_crashed_call_with_fresh_deques(kernel, generator):
+    kernel.load("ixgbe", device=generator)
+    shadow = make_shadow(kernel, "ixgbe", GENEROUS)
+    pool = PacketPool(600)
+    free, got = RRefDeque.new(Packet, 600), RRefDeque.new(Packet, 32)
+    pool.fill(free, 600)
+    kernel.faults.next_call("ixgbe")  # panics inside the driver, after the deques moved in
+    n, free2, got2 = shadow.submit_and_poll(free, got, False)
+    assert shadow.shadow_stats.recoveries == 1 and kernel.crashes("ixgbe") == 1
+    assert free2 is not free and (len(free2), free2.capacity) == (0, 600)  # the retry's
+    assert got2 is not got and (n, len(got2), got2.capacity) == (0, 0, 32)
+    assert pool.reconcile(0, shadow) == 600 and pool.population == 600  # counted, replaced
+    kernel.panic("ixgbe")  # dead before the next call: its deques never move, and come back
+    pool.fill(free2, 100)
+    n, free3, got3 = shadow.submit_and_poll(free2, got2, False)
+    assert free3 is free2 and got3 is got2 and shadow.buffers_held() == (100, 0)
