@@ -344,10 +344,11 @@ def test_host_calls_are_not_starved_by_a_busy_device_thread(make):
         dev.stats()
         dev.read32(r.GPRC)
         worst = max(worst, time.perf_counter() - t0)
-    assert dev.stats().rx_packets > 300 and worst < 0.05
+    # scheduling noise on a loaded machine is tens of ms; starvation would be seconds
+    assert dev.stats().rx_packets > 300 and worst < 0.5
     t0 = time.perf_counter()
     dev.quiesce()
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.5
 
 
 def test_threaded_reset_and_init_repeat(make):
