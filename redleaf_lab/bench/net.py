@@ -19,7 +19,9 @@ machine shared with other work loads every case alike (the ratios stay meaningfu
 
 Interface: `measure(seconds=0.3, batches=(1, 32, 256), threaded=False) -> list[dict]`,
 one dict per (path, batch): path, driver, batch, packets, seconds, mpps, vs_c (the
-ratio to the C baseline at the same batch; None for nullnet and C). `format_table`.
+ratio to the C baseline at the same batch; None for nullnet and C), and for the Python
+rows cpu_mpps (packets per CPU second of this process: what the throughput would be
+on an otherwise idle core). `format_table`.
 
 Locking/ownership: boots its own kernel; runs in the calling thread.
 """
@@ -82,6 +84,7 @@ class _Case:
             self.loop.run(max(8, 1024 // batch))  # warm up: fill the RX ring
         self.packets = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     def _context(self) -> Any:
         return inside(self.domain) if self.path == "direct" else nullcontext()
@@ -91,6 +94,7 @@ class _Case:
         with self._context():
             sent = loop.sent
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
             deadline = t0 + seconds
             while True:
                 loop.run(8)
@@ -99,6 +103,7 @@ class _Case:
                     break
         self.packets += loop.sent - sent
         self.seconds += now - t0
+        self.cpu_seconds += time.process_time() - cpu0
 
     def close(self) -> None:
         with self._context():
@@ -152,6 +157,8 @@ def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 256),
                 case.close()
                 path = case.path if case.driver == "ixgbe" else case.name
                 row = _row(path, case.driver, batch, case.packets, case.seconds)
+                if case.cpu_seconds > 0:
+                    row["cpu_mpps"] = round(case.packets / case.cpu_seconds / 1e6, 4)
                 if case.driver == "ixgbe" and c_mpps:
                     row["vs_c"] = round(row["mpps"] / c_mpps, 4)
                 rows.append(row)
