@@ -19,7 +19,7 @@ SPEED_MBPS = 10_000
 class NullNet:
     def __init__(self, ctx) -> None:
         self._ctx = ctx
-        self._counts = [0, 0, 0, 0]  # rx packets, tx packets, rx bytes, tx bytes
+        self._counts = [0, 0]  # packets "received", packets "sent"
         self._promiscuous = False
 
     def submit_and_poll(self, packets, collect, tx: bool):
