@@ -56,7 +56,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "nvme":
         from .bench import nvme
 
-        nvme_rows = nvme.measure(seconds=args.seconds or 0.3, threaded=args.threaded)
+        nvme_rows = nvme.measure(seconds=args.seconds or 0.5, threaded=args.threaded)
         print(json.dumps(nvme_rows, indent=2) if args.json else nvme.format_table(nvme_rows))
         return 0
     if args.name == "net":

@@ -42,7 +42,7 @@ KEEP_GIL = """\
 #define Py_END_ALLOW_THREADS }
 """
 
-CSOURCES = ["heap.c", "arena.c", "bulk.c", "handle.c"]
+CSOURCES = ["heap.c", "arena.c", "bulk.c", "deque.c", "handle.c"]
 CHEADERS = ["heap.h", "handle.h"]
 CDEFS = ["heap.cdef", "handle.cdef"]
 

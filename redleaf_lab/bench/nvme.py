@@ -6,9 +6,10 @@ shadow (`make_shadow`), and the C baseline (csrc/nvme_host.c, an SPDK-perf-like 
 a second controller model with the same parameters), plus this machine's memcpy
 bandwidth (the physical limit of a memory-backed device).
 
-Interface: `measure(seconds=..., batches=(1, 32, 128), threaded=False) -> list[dict]`,
-one dict per (path, workload, batch) with keys path, workload, batch, ios, seconds,
-iops, mbps; plus one dict with path "memcpy" (mbps). `format_table(rows) -> str`.
+Interface: `measure(seconds=..., batches=(1, 32, 128), threaded=False, rounds=5) ->
+list[dict]`, one dict per (path, workload, batch) with keys path, workload, batch, ios,
+seconds, iops, mbps (the median of `rounds` interleaved rounds), rounds, iops_best; plus
+one dict with path "memcpy" (mbps). `format_table(rows) -> str`.
 Workloads: 4k-randread, 4k-randwrite, 4k-seqread, 4k-seqwrite at each batch, and
 128k-seqread / 128k-seqwrite: the Python driver submits 32 consecutive 4 KiB requests
 per batch (the BDev unit is one block), the C baseline one 128 KiB command at depth 1.
@@ -92,12 +93,15 @@ def memcpy_mbps(nbytes: int = 64 << 20, rounds: int = 8) -> float:
 
 def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 128),
             threaded: bool = False, paths: tuple[str, ...] = ("direct", "proxy", "shadow", "c"),
-            ) -> list[dict[str, Any]]:
-    """Run every (path, workload, batch); see the module docstring."""
+            rounds: int = 5) -> list[dict[str, Any]]:
+    """Run every (path, workload, batch); see the module docstring. Each case runs its
+    paths interleaved, `rounds` times for seconds / rounds each, and reports the median
+    round per path (this VM's neighbours make single runs swing by 10-30%)."""
     from .. import boot
 
     kernel = boot(heap_bytes=512 << 20, max_objects=1 << 18)
     rows: list[dict[str, Any]] = []
+    slice_s = seconds / max(1, rounds)
     try:
         dev = SimNvme(kernel.heap, blocks=BLOCKS, threaded=threaded)
         proxy = kernel.load("nvme", device=dev)
@@ -109,19 +113,25 @@ def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 128),
             write = "write" in workload
             random = "rand" in workload
             big = workload.startswith("128k")
-            for path in paths:
-                if path == "c":
-                    nlb, depth = (32, 1) if big else (1, batch)
-                    ios, secs = _run_c(kernel, threaded, depth, nlb, random, write, seconds)
-                    nbytes = ios * nlb * 4096
-                else:
-                    ios, secs = _run_python(targets[path], batch, random, write, seconds)
-                    nbytes = ios * 4096
-                    if big:
-                        ios //= 32
+            per_path: dict[str, list[tuple[int, int, float]]] = {p: [] for p in paths}
+            for _round in range(max(1, rounds)):
+                for path in paths:
+                    if path == "c":
+                        nlb, depth = (32, 1) if big else (1, batch)
+                        ios, secs = _run_c(kernel, threaded, depth, nlb, random, write, slice_s)
+                        nbytes = ios * nlb * 4096
+                    else:
+                        ios, secs = _run_python(targets[path], batch, random, write, slice_s)
+                        nbytes = ios * 4096
+                        if big:
+                            ios //= 32
+                    per_path[path].append((ios, nbytes, secs))
+            for path, runs in per_path.items():
+                ios, nbytes, secs = sorted(runs, key=lambda r: r[0] / r[2])[len(runs) // 2]
                 rows.append({"path": path, "workload": workload, "batch": batch, "ios": ios,
                              "seconds": round(secs, 4), "iops": round(ios / secs),
-                             "mbps": round(nbytes / secs / 1e6, 1)})
+                             "mbps": round(nbytes / secs / 1e6, 1), "rounds": len(runs),
+                             "iops_best": round(max(r[0] / r[2] for r in runs))})
         rows.append({"path": "memcpy", "workload": "memcpy", "batch": 0, "ios": 0,
                      "seconds": 0.0, "iops": 0, "mbps": round(memcpy_mbps(), 1)})
         dev.close()

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._core import ffi, lib
-from .._core.heap import CoreHeap, IdArray
+from .._core.heap import CoreHeap, IdArray, check
 from ..errors import StaleRefError
 from ..kernel.context import current_owner_id
 from .layout import Layout
@@ -53,32 +53,64 @@ _rl_gather = lib.rl_gather
 _rl_scatter = lib.rl_scatter
 _rl_iova_bulk = lib.rl_iova_bulk
 _rl_batch_drop = lib.rl_batch_drop
+_rl_batch_reserve = lib.rl_batch_reserve
+_rl_batch_take = lib.rl_batch_take
+_rl_batch_len = lib.rl_batch_len
 
 
 class RRefBatch:
     """Objects of one layout, taken out of a container as a whole; see the module docstring."""
 
-    __slots__ = ("_cids", "_heap", "_hp", "_ids", "_layout", "_spent", "_token")
+    __slots__ = ("_cids", "_heap", "_hp", "_layout", "_n", "_spent", "_token")
 
     kind = "rref-batch"
 
     def __init__(self, heap: CoreHeap, ids: IdArray, layout: Layout, owner: int) -> None:
-        """Arm a drop token for `ids` (trusted callers: RRefDeque.take_batch). Arm it before
-        the objects move to `owner`: a drop in between skips ids that `owner` does not own."""
+        """Arm a drop token for `ids` (trusted callers: shadows adopting rescued objects).
+        Arm it before the objects move to `owner`: a drop in between skips ids that
+        `owner` does not own."""
         self._heap = heap
         self._hp = heap.handle
-        self._ids = ids
         self._layout = layout
-        self._spent = ""
+        self._spent: Any = ""
+        self._n = len(ids)
         raw = lib.rl_batch_new(self._hp, _from_buffer("uint64_t[]", ids), len(ids), owner)
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate a drop token for a batch of {len(ids)}")
         self._token: Any = _gc(raw, _rl_batch_drop)
         self._cids: Any = lib.rl_batch_ids(raw)  # the token's copy: lives as long as it
 
+    @classmethod
+    def take(cls, heap: CoreHeap, deque_id: int, layout: Layout, owner: int,
+             limit: int) -> RRefBatch:
+        """Up to `limit` objects from the front of deque `deque_id` (trusted callers:
+        RRefDeque.take_batch): an empty drop token is armed first, then one registry call
+        (csrc/deque.c) moves the objects out and records them in it."""
+        raw = _rl_batch_reserve(heap.handle, limit, owner)
+        if raw == ffi.NULL:
+            raise MemoryError(f"cannot allocate a drop token for a batch of {limit}")
+        self = cls.__new__(cls)
+        self._token = _gc(raw, _rl_batch_drop)
+        self._heap = heap
+        self._hp = heap.handle
+        self._layout = layout
+        self._spent = ""
+        rc = _rl_batch_take(raw, deque_id, limit)
+        if rc:
+            self._n = 0
+            check(rc, deque_id, heap, "take_batch")
+        self._n = int(_rl_batch_len(raw))
+        self._cids = lib.rl_batch_ids(raw)
+        return self
+
     # -- identity ------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._n
+
+    @property
+    def _ids(self) -> npt.NDArray[np.uint64]:
+        """The ids, as a view of the token's copy (valid while the batch lives)."""
+        return np.frombuffer(ffi.buffer(self._cids, 8 * self._n), dtype=np.uint64)
 
     @property
     def layout(self) -> Layout:
@@ -96,17 +128,17 @@ class RRefBatch:
         return ids
 
     def __repr__(self) -> str:
-        state = f"put into {self._spent}" if self._spent else "live"
-        return f"<RRefBatch[{self._layout.name}] {len(self._ids)} objects, {state}>"
+        state = f"put into {self._where()}" if self._spent else "live"
+        return f"<RRefBatch[{self._layout.name}] {self._n} objects, {state}>"
 
     # -- fields ----------------------------------------------------------------------
     def get(self, field: str | None = None) -> np.ndarray:
         """A new array holding `field` (the whole object if None) of every object: shape
         (n,) plus the field's own shape. One registry call."""
         dtype, offset = self._field(field)
-        out = np.empty(len(self._ids), dtype=dtype)
+        out = np.empty(self._n, dtype=dtype)
         bad = _new_bad("uint64_t *")
-        rc = _rl_gather(self._hp, self._cids, len(self._ids), offset, dtype.itemsize,
+        rc = _rl_gather(self._hp, self._cids, self._n, offset, dtype.itemsize,
                         current_owner_id(), _from_buffer(out), bad)
         if rc:
             self._heap._raise_bulk(rc, self._ids, bad[0], f"batch get {field!r}")
@@ -116,7 +148,7 @@ class RRefBatch:
         """Write `values` (broadcast to (n,) plus the field's shape) into `field` of every
         object. One registry call; nothing is written if any object fails the checks."""
         dtype, offset = self._field(field)
-        n = len(self._ids)
+        n = self._n
         src = np.empty((n, *dtype.shape), dtype=dtype.base)  # a private copy: no aliasing
         src[...] = values
         bad = _new_bad("uint64_t *")
@@ -129,9 +161,9 @@ class RRefBatch:
         """The device address (IOVA) of `field` (the whole object if None) in every object;
         the registry checks the whole field lies inside each object. One registry call."""
         dtype, offset = self._field(field)
-        out = np.empty(len(self._ids), dtype=np.uint64)
+        out = np.empty(self._n, dtype=np.uint64)
         bad = _new_bad("uint64_t *")
-        rc = _rl_iova_bulk(self._hp, self._cids, len(self._ids), offset, dtype.itemsize,
+        rc = _rl_iova_bulk(self._hp, self._cids, self._n, offset, dtype.itemsize,
                            current_owner_id(), _from_buffer("uint64_t[]", out), bad)
         if rc:
             self._heap._raise_bulk(rc, self._ids, bad[0], f"batch iovas {field!r}")
@@ -140,7 +172,7 @@ class RRefBatch:
     # -- internals (containers) ----------------------------------------------------------
     def _field(self, field: str | None) -> tuple[np.dtype[Any], int]:
         if self._spent:
-            raise StaleRefError(f"{self!r}: this batch was put into {self._spent}")
+            raise StaleRefError(f"{self!r}: this batch was put into {self._where()}")
         if field is None:
             return self._layout.dtype, 0
         fields = self._layout.dtype.fields
@@ -149,7 +181,14 @@ class RRefBatch:
         dtype, offset = fields[field][:2]
         return dtype, int(offset)
 
-    def _spend(self, where: str) -> None:
+    def _where(self) -> str:
+        """Where the batch went: a container handle (named by kind and id) or a text."""
+        spent = self._spent
+        if isinstance(spent, str):
+            return spent
+        return f"{type(spent).__name__} 0x{spent._id:x}"
+
+    def _spend(self, where: Any) -> None:
         """The objects moved into `where`: dropping the batch frees nothing any more."""
         lib.rl_batch_disarm(self._token)
         self._spent = where

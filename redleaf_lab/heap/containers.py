@@ -41,12 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from .._core.heap import CoreHeap
-from ..errors import StaleRefError
+from .._core import ffi, lib
+from .._core.heap import EFULL, CoreHeap
+from ..errors import HeapError, StaleRefError
 from ..kernel.context import current_owner_id
 from .batch import RRefBatch
 from .layout import CONTAINER_SLOTS, VEC_STORAGE, Layout
 from .rref import HeapObject, RRef, current_heap, make_exporter, pin_object
+
+_rl_batch_put = lib.rl_batch_put
+_new_index = ffi.new
+_NULL = ffi.NULL
 
 _U64 = np.dtype(np.uint64)
 
@@ -259,38 +264,36 @@ class RRefDeque(_SlotContainer):
 
     def take_batch(self, limit: int | None = None) -> RRefBatch:
         """Take up to `limit` items (all by default) out as ONE handle-free `RRefBatch`
-        (heap/batch.py), owned by the calling domain: one registry call, no RRef handles."""
-        me = self._require_owned()
-        head, length = int(self._header[0]), int(self._header[1])
-        n = length if limit is None else max(0, min(limit, length))
-        positions = self._ring(head, n)
-        ids = self._slots[positions].copy()
-        batch = RRefBatch(self._heap, ids, self._element, me)  # token armed before the move
-        if n:
-            self._heap.detach_bulk(self._id, ids, me)
-            self._slots[positions] = 0
-            self._header[0] = (head + n) % self._capacity
-            self._header[1] = length - n
-        return batch
+        (heap/batch.py), owned by the calling domain: one registry call (csrc/deque.c
+        reads the ring, detaches the items and advances the head at once), no handles."""
+        me = current_owner_id()
+        cap = self._capacity
+        n = cap if limit is None else max(0, min(limit, cap))
+        try:
+            return RRefBatch.take(self._heap, self._id, self._element, me, n)
+        except HeapError:
+            self._require_owned()  # the clearer error: moved away, not ours, freed
+            raise
 
     def put_batch(self, batch: RRefBatch) -> None:
         """Append every item of `batch` (one registry call); the batch is then spent. All
         or nothing: if they do not all fit, raise ValueError and leave the batch live."""
-        me = self._require_owned()
         if not isinstance(batch, RRefBatch) or batch._layout is not self._element:
             raise TypeError(f"RRefDeque[{self._element.name}] cannot hold {batch!r}")
         if batch._spent:
             raise StaleRefError(f"{batch!r} cannot be put again")
-        ids = batch._ids
-        head, length = int(self._header[0]), int(self._header[1])
-        if len(ids) > self._capacity - length:
-            raise ValueError(f"a batch of {len(ids)} does not fit in RRefDeque 0x{self._id:x} "
-                             f"({self._capacity - length} free slots)")
-        where = f"RRefDeque 0x{self._id:x}"
-        if len(ids):
-            self._attach_at(self._ring(head + length, len(ids)), ids, me)
-        batch._spend(where)
-        self._header[1] = length + len(ids)
+        rc = _rl_batch_put(batch._token, self._id, current_owner_id(), _NULL)
+        if rc:  # nothing changed: ask again, naming the bad item this time
+            bad = _new_index("uint64_t *")
+            rc = _rl_batch_put(batch._token, self._id, current_owner_id(), bad) or rc
+            self._require_owned()
+            if rc == EFULL:
+                free = self._capacity - int(self._header[1])
+                raise ValueError(f"a batch of {len(batch)} does not fit in RRefDeque "
+                                 f"0x{self._id:x} ({free} free slots)")
+            self._heap._raise_bulk(rc, batch.ids(), bad[0], f"put_batch into 0x{self._id:x}",
+                                   self._id)
+        batch._spent = self  # disarmed in C: the deque holds the objects now
 
     def __iter__(self) -> Any:
         raise TypeError("iterate with pop_front()/pop_many(): items move out of the deque")

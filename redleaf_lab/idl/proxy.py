@@ -120,6 +120,13 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         out.append("        if rc:")
         out.append(f"            {a}._move_failed(rc, cid, _dname)")
         out.append(f"        {a}._moved_to = _dname")
+    elif len(movers) == 2 and all(m.params[args.index(a)].spec.kind == "move" for a in movers):
+        a, b = movers  # e.g. two deques: one C call moves both, or neither
+        out.append(f"        if ({a}._rw is not None or {a}._ro is not None or {b}._rw is not None"
+                   f" or {b}._ro is not None or _rl_move_pair(_hp, {a}._id, {b}._id, cid, _did)):")
+        out.append(f"            _move_in(({a}, {b},), cid, d)  # the precise error, or the move")
+        out.append("        else:")
+        out.append(f"            {a}._moved_to = {b}._moved_to = _dname")
     elif movers:
         out.append(f"        _move_in(({', '.join(movers)},), cid, d)")
     out.append("        stack.append(d)")
@@ -194,6 +201,10 @@ def _result_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
             "                    raise _late(d, caller, bad) from None",
             "            result._moved_to = ''",
         ]
+    fast = _tuple_result_fast_path(m, spec, consts)
+    if fast:
+        return [*fast,
+                f"            result = _move_out(result, {const}, d, caller, {where!r})"]
     if spec.moves:
         return [f"        result = _move_out(result, {const}, d, caller, {where!r})"]
     return [
@@ -201,6 +212,40 @@ def _result_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         f"            result = _check(result, {const}, {where!r})",
         "        except Exception as bad:",
         "            raise _late(d, caller, bad) from None",
+    ]
+
+
+def _tuple_result_fast_path(m: MethodSpec, spec: Any, consts: dict[str, Any]) -> list[str]:
+    """For a result that is a fixed tuple of scalars and exactly two moved handles (the
+    batched `(n, submit, collect)` form): inline checks and one C call moving both
+    back; anything unusual falls through to the generic `_move_out` (the `else` the
+    caller appends)."""
+    if spec.kind != "tuple" or spec.variadic or not spec.moves:
+        return []
+    items = list(spec.items)
+    handles = [i for i, it in enumerate(items) if it.kind == "move"]
+    scalars = [i for i, it in enumerate(items) if it.kind == "value"]
+    if len(handles) != 2 or len(handles) + len(scalars) != len(items):
+        return []
+    conds = ["type(result) is tuple", f"len(result) == {len(items)}"]
+    for i in scalars:
+        conds.append(f"type(result[{i}]) is {items[i].py_type.__name__}")
+    names = []
+    for i in handles:
+        it = items[i]
+        attr = "_layout" if it.py_type is RRef else "_element"
+        consts[f"_RT_{m.name}_{i}"] = it.py_type
+        consts[f"_RL_{m.name}_{i}"] = it.layout
+        conds.append(f"type(result[{i}]) is _RT_{m.name}_{i}")
+        conds.append(f"result[{i}].{attr} is _RL_{m.name}_{i}")
+        conds.append(f"result[{i}]._rw is None and result[{i}]._ro is None")
+        names.append(f"result[{i}]")
+    a, b = names
+    return [
+        f"        if ({' and '.join(conds)}\n"
+        f"                and not _rl_move_pair(_hp, {a}._id, {b}._id, _did, cid)):",
+        f"            {a}._moved_to = {b}._moved_to = ''",
+        "        else:",
     ]
 
 
@@ -267,6 +312,7 @@ def _compiled(iface: type[Interface]) -> tuple[str, Any]:
         "_escaped": calls.escaped_views,
         "_exchange": _exchange_error,
         "_rl_move": lib.rl_move,
+        "_rl_move_pair": lib.rl_move_pair,
         "_gone": _gone,
         "DomainUnwind": DomainUnwind,
     }

@@ -120,3 +120,34 @@ def test_error_values_cross_without_a_panic(kernel, domains):
         tb = tb.tb_next
     assert not any("spinner" in f for f in frames)  # no traceback into the callee
     assert kernel.domain("spinner").state == "running" and spin.ping(3) == 3
+
+
+def _deque(n: int):
+    from redleaf_lab import BlkReq, RRef, RRefDeque
+
+    dq = RRefDeque.new(BlkReq, 4)
+    dq.push_many([RRef.new(BlkReq) for _ in range(n)])
+    return dq
+
+
+def test_two_deques_move_in_and_back_together(kernel, domains):
+    pair = kernel.load(domains / "swapper")
+    a, b = _deque(3), _deque(1)
+    n, first, second = pair.swap(a, b, 0)
+    assert (n, first, second) == (3, b, a) and a.owner() == 1 and b.owner() == 1
+    assert len(second) == 3 and len(first) == 1
+    with pytest.raises(UseAfterMoveError, match="cannot be passed on again"):
+        pair.swap(a, a, 0)  # the same deque twice: refused before the call, rolled back
+    assert a.owner() == 1 and kernel.domain("swapper").state == "running"
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_a_bad_pair_result_is_a_panic_and_the_caller_keeps_its_own(kernel, domains, mode):
+    pair = kernel.load(domains / "swapper")
+    kept = _deque(2)
+    pair.swap(kept, _deque(0), 0)  # the domain remembers `kept`, which it gave back
+    assert kept.owner() == 1
+    with pytest.raises(RpcError, match="panicked"):
+        pair.swap(_deque(1), _deque(1), mode)
+    assert kernel.domain("swapper").state == "crashed"
+    assert kept.owner() == 1 and len(kept) == 2  # untouched by the bad result

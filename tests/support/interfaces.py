@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redleaf_lab.heap import Block, RRef
+from redleaf_lab.heap import BlkReq, Block, RRef, RRefDeque
 from redleaf_lab.idl import Borrowed, Interface
 
 
@@ -64,3 +64,11 @@ class Hoard(Interface):
         ...
 
     def count(self) -> int: ...
+
+
+class Pair(Interface):
+    def swap(self, a: RRefDeque[BlkReq, 4], b: RRefDeque[BlkReq, 4], mode: int
+             ) -> tuple[int, RRefDeque[BlkReq, 4], RRefDeque[BlkReq, 4]]:
+        """Return (len(a), b, a); buggy modes: 1 returns `a` twice, 2 returns a deque it
+        gave back on an earlier call (no longer its own)."""
+        ...

@@ -29,22 +29,46 @@ void rl_handle_drop(rl_handle *t) {
 
 struct rl_batch {
     rl_heap *heap;
-    uint64_t n; /* 0 once disarmed */
+    uint64_t n;   /* 0 once disarmed */
+    uint64_t cap; /* room in ids[] */
     uint32_t owner;
     uint64_t ids[];
 };
 
-rl_batch *rl_batch_new(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner) {
-    if ((n && !ids) || n > (UINT64_MAX - sizeof(rl_batch)) / sizeof(uint64_t)) return NULL;
-    rl_batch *b = malloc(sizeof *b + n * sizeof(uint64_t));
+rl_batch *rl_batch_reserve(rl_heap *h, uint64_t cap, uint32_t owner) {
+    if (cap > (UINT64_MAX - sizeof(rl_batch)) / sizeof(uint64_t)) return NULL;
+    rl_batch *b = malloc(sizeof *b + cap * sizeof(uint64_t));
     if (!b) return NULL;
     b->heap = h;
-    b->n = n;
+    b->n = 0;
+    b->cap = cap;
     b->owner = owner;
-    if (n) memcpy(b->ids, ids, n * sizeof(uint64_t));
     rl_heap_retain(h);
     return b;
 }
+
+rl_batch *rl_batch_new(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner) {
+    if (n && !ids) return NULL;
+    rl_batch *b = rl_batch_reserve(h, n, owner);
+    if (!b) return NULL;
+    b->n = n;
+    if (n) memcpy(b->ids, ids, n * sizeof(uint64_t));
+    return b;
+}
+
+int rl_batch_take(rl_batch *b, uint64_t deque, uint64_t limit) {
+    if (b->n) return RL_EINVAL; /* only into an empty token */
+    return rl_deque_take(b->heap, deque, b->owner, limit < b->cap ? limit : b->cap, b->ids,
+                         &b->n);
+}
+
+int rl_batch_put(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t *bad_index) {
+    int rc = rl_deque_put(b->heap, deque, owner, b->ids, b->n, bad_index);
+    if (rc == RL_OK) b->n = 0; /* the deque holds them now */
+    return rc;
+}
+
+uint64_t rl_batch_len(rl_batch *b) { return b->n; }
 
 const uint64_t *rl_batch_ids(rl_batch *b) { return b->ids; }
 

@@ -41,6 +41,13 @@ void rl_handle_drop(rl_handle *t);
 typedef struct rl_batch rl_batch;
 
 rl_batch *rl_batch_new(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner);
+/* An empty token with room for `cap` ids: arm it (ffi.gc) first, then rl_batch_take
+ * fills it from a deque in one registry call, so no object is ever unaccounted for.
+ * rl_batch_put appends its objects to a deque and disarms it (all or nothing). */
+rl_batch *rl_batch_reserve(rl_heap *h, uint64_t cap, uint32_t owner);
+int rl_batch_take(rl_batch *b, uint64_t deque, uint64_t limit);
+int rl_batch_put(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t *bad_index);
+uint64_t rl_batch_len(rl_batch *b);
 const uint64_t *rl_batch_ids(rl_batch *b);
 void rl_batch_disarm(rl_batch *b);
 void rl_batch_drop(rl_batch *b);

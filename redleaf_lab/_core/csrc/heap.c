@@ -310,8 +310,8 @@ static int check_container(rl_heap *h, uint64_t id, uint32_t owner) {
     return c->owner == owner ? RL_OK : RL_ENOTOWNER;
 }
 
-static int attach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
-                         uint32_t from, uint64_t *bad_index) {
+int rl_attach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
+                     uint32_t from, uint64_t *bad_index) {
     int rc = check_destination(h, from);
     if (!rc) rc = check_container(h, container, from);
     if (rc) return rc;
@@ -319,8 +319,8 @@ static int attach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, ui
                      bad_index);
 }
 
-static int detach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
-                         uint32_t to, uint64_t *bad_index) {
+int rl_detach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
+                     uint32_t to, uint64_t *bad_index) {
     int rc = check_destination(h, to);
     if (!rc) rc = check_container(h, container, to);
     return rc ? rc : run_batch(h, BATCH_DETACH, ids, n, 0, container, to, 0, bad_index);
@@ -335,6 +335,11 @@ int rl_move(rl_heap *h, uint64_t id, uint32_t from, uint32_t to) {
     LOCKED(h, move_locked(h, &id, 1, from, to, NULL));
 }
 
+int rl_move_pair(rl_heap *h, uint64_t a, uint64_t b, uint32_t from, uint32_t to) {
+    uint64_t ids[2] = {a, b};
+    LOCKED(h, move_locked(h, ids, 2, from, to, NULL));
+}
+
 int rl_move_bulk(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t from, uint32_t to,
                  uint64_t *bad_index) {
     if (!batch_args_ok(ids, n, bad_index)) return RL_EINVAL;
@@ -342,23 +347,23 @@ int rl_move_bulk(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t from, uin
 }
 
 int rl_attach(rl_heap *h, uint64_t container, uint64_t child, uint32_t from) {
-    LOCKED(h, attach_locked(h, container, &child, 1, from, NULL));
+    LOCKED(h, rl_attach_locked(h, container, &child, 1, from, NULL));
 }
 
 int rl_detach(rl_heap *h, uint64_t container, uint64_t child, uint32_t to) {
-    LOCKED(h, detach_locked(h, container, &child, 1, to, NULL));
+    LOCKED(h, rl_detach_locked(h, container, &child, 1, to, NULL));
 }
 
 int rl_attach_bulk(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
                    uint32_t from, uint64_t *bad_index) {
     if (!batch_args_ok(ids, n, bad_index)) return RL_EINVAL;
-    LOCKED(h, attach_locked(h, container, ids, n, from, bad_index));
+    LOCKED(h, rl_attach_locked(h, container, ids, n, from, bad_index));
 }
 
 int rl_detach_bulk(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
                    uint32_t to, uint64_t *bad_index) {
     if (!batch_args_ok(ids, n, bad_index)) return RL_EINVAL;
-    LOCKED(h, detach_locked(h, container, ids, n, to, bad_index));
+    LOCKED(h, rl_detach_locked(h, container, ids, n, to, bad_index));
 }
 
 /* ---- rescue: a shadow takes back what a dead domain held for one of its calls ---- */

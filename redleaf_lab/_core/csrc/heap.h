@@ -100,6 +100,8 @@ int rl_free_if_live(rl_heap *h, uint64_t id);
 
 /* Ownership. Bulk forms validate every id first and change nothing on error. */
 int rl_move(rl_heap *h, uint64_t id, uint32_t from, uint32_t to);
+/* Two objects at once, all or nothing (a proxy moving two deques, or returning them). */
+int rl_move_pair(rl_heap *h, uint64_t a, uint64_t b, uint32_t from, uint32_t to);
 int rl_move_bulk(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t from, uint32_t to,
                  uint64_t *bad_index);
 int rl_borrow(rl_heap *h, uint64_t id, uint32_t owner);
@@ -137,6 +139,14 @@ int rl_reclaim(rl_heap *h, uint32_t owner, uint64_t *objects_out, uint64_t *byte
                uint64_t *deferred_out);
 
 /* Queries and addressing. */
+/* Deques (deque.c): rl_deque_take moves up to `limit` children from the front of the
+ * deque out to `owner` (ids in ids_out, count in *n_out); rl_deque_put appends n objects
+ * of `owner` (RL_EFULL if they do not fit). One mutex hold each, all or nothing. */
+int rl_deque_take(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
+                  uint64_t *ids_out, uint64_t *n_out);
+int rl_deque_put(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t *ids, uint64_t n,
+                 uint64_t *bad_index);
+
 /* Rescue (shadows, before the reclaim of a killed domain `dead`): each of `ids` that
  * `dead` holds, at top level or nested at any depth in a container it owns, becomes a
  * top-level object of `to` (a live domain). Other ids (stale, pending free, held by

@@ -73,6 +73,12 @@ static inline rl_slot *resolve(rl_heap *h, uint64_t id) {
 /* heap.c, for bulk.c (mutex held): rl_free / rl_free_if_live (quiet) without the lock */
 int rl_free_locked(rl_heap *h, uint64_t id, int quiet);
 
+/* heap.c, for deque.c (mutex held): rl_attach_bulk / rl_detach_bulk without the lock */
+int rl_attach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
+                     uint32_t from, uint64_t *bad_index);
+int rl_detach_locked(rl_heap *h, uint64_t container, const uint64_t *ids, uint64_t n,
+                     uint32_t to, uint64_t *bad_index);
+
 /* arena.c: size classes and blocks (mutex held) */
 uint64_t rl_round_up(uint64_t value, uint64_t align);
 int rl_size_class(uint64_t size, uint64_t *rounded, uint32_t *cls);
