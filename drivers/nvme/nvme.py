@@ -112,7 +112,7 @@ class NvmeDriver:
         self.mdts = int(page[77])
         # §5.15.2.2 MDTS: the largest transfer is 2^MDTS minimum pages (0: no limit);
         # merged runs stay within it and within one PRP list page
-        self.max_merge = 64 if self.mdts == 0 else max(1, min(64, 1 << self.mdts))
+        self.max_merge = 256 if self.mdts == 0 else max(1, min(256, 1 << self.mdts))
         self._admin.command(IDENTIFY, prp1=ident.iova, cdw10=2)  # §5.15.2.3
         active = page[:4096].view(np.uint32)
         if active[0] == 0:

@@ -107,8 +107,8 @@ def test_consecutive_blocks_merge_into_prp_list_commands(kernel, dev):
     every block still lands in and comes back from the right request."""
     bdev = kernel.load("nvme", device=dev)
     drv = kernel.domain("nvme").impl
-    runs = [range(100, 101), range(200, 202), range(300, 303),
-            range(320, 320 + drv.max_merge + 5), range(430, 470)]
+    runs = [range(10, 11), range(20, 22), range(30, 33),
+            range(40, 40 + drv.max_merge + 5), range(430, 470)]
     blocks = [b for run in runs for b in run]
     commands = 1 + 1 + 1 + 2 + 1
     before = sum(qp.completed for qp in drv._pairs)
