@@ -1,6 +1,6 @@
 """`redleaf-lab demo`: boot, run drivers and domains, panic them on a schedule, recover.
 
-Three workloads run at once:
+Four workloads run at once:
 
 * the block driver `membdev` behind a shadow (`live.workloads.BlockWorkload`):
   batched 4 KiB writes and read-backs on its own traffic thread, panicking at
@@ -10,6 +10,11 @@ Three workloads run at once:
   (`live.nvme_workload.NvmeWorkload`), the same verified traffic, panicked
   *asynchronously* every `1.3 x period` seconds, wherever it is; each restart
   resets the controller (checked against the namespace's media);
+* the ixgbe driver on the embedded 82599 model, behind a shadow
+  (`live.net_workload.NetWorkload`): ixy-fwd's loop forwards 64-byte frames from
+  the model's traffic generator back out to its sink, which verifies them;
+  panicked at the first call after every `1.1 x period` seconds; each restart
+  resets the NIC, and the frames in flight are counted as dropped;
 * the root program stores 4 KiB blocks in the `kvstore` domain, which
   checksums each one through the `checksum` domain (a nested call), and reads
   them back, verifying every byte. `kvstore` panics every `period` seconds; it
@@ -20,7 +25,8 @@ Three workloads run at once:
 A `Sampler` thread records throughput, crashes and recoveries (live progress on
 a terminal); at the end every domain is stopped, the heap is checked for leaks,
 and `--out DIR` gets the offline HTML dashboard (and a PNG when chromium is
-installed). `run()` returns the JSON summary.
+installed), whose call-cost chart is a short `bench calls` run next to RedLeaf's
+Table 1. `run()` returns the JSON summary.
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
     kv = kernel.load("kvstore", checksum=checksum)
     block_io = lab.add_workload("membdev")
     nvme_io = lab.add_workload("nvme")
+    net_io = lab.add_workload("ixgbe")
+    drivers_running = (block_io, nvme_io, net_io)
     sampler = Sampler(kernel, lab.workloads, period=0.2)
     t_start = time.monotonic()
     deadline = t_start + seconds
@@ -81,19 +89,22 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
         done = min(1.0, (time.monotonic() - t_start) / seconds)
         bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
         figures = []
-        for name in ("membdev", "nvme"):
-            mbps = tick.rates.get(name, (0.0, 0.0))[0]
+        for name in ("membdev", "nvme", "ixgbe"):
+            mbps, ops = tick.rates.get(name, (0.0, 0.0))
             c = tick.counters.get(name)
-            figures.append(f"{name} {mbps:6.1f} MB/s ({c.crashes if c else 0} crashes)")
+            rate = f"{ops / 1e6:5.2f} Mpps" if name == "ixgbe" else f"{mbps:6.1f} MB/s"
+            figures.append(f"{name} {rate} ({c.crashes if c else 0} crashes)")
         progress(f"[{bar}] {'  '.join(figures)}  kv {stats['puts']:>6} puts "
                  f"(crashes kv={kernel.crashes('kvstore')} cs={kernel.crashes('checksum')})")
 
     sampler.add_listener(show)
     block_io.start("mixed")
     nvme_io.start("mixed")
+    net_io.start("forward")
     sampler.start()
     kernel.faults.every("membdev", period)
     kernel.faults.every("nvme", 1.3 * period, asynchronous=True)
+    kernel.faults.every("ixgbe", 1.1 * period)
     kernel.faults.every("kvstore", period)
     kernel.faults.every("checksum", 1.7 * period, asynchronous=True)
 
@@ -133,14 +144,19 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
             if kernel.domain("checksum").state == "running":
                 kv.use_checksum(kernel.proxy("checksum"))
     kernel.faults.clear_all()
-    block_io.stop()
-    nvme_io.stop()
+    for workload in drivers_running:
+        workload.stop()
     elapsed = time.monotonic() - t_start
     sampler.tick()
     sampler.stop()
     drivers = {wl.name: _driver_summary(wl, sampler, kernel, elapsed)
-               for wl in (block_io, nvme_io)}
-    files = _write_outputs(sampler, out) if out is not None else {}
+               for wl in drivers_running}
+    call_rows: dict[str, Any] | None = None
+    if out is not None:  # the dashboard's call-cost chart: this machine next to Table 1
+        from .bench import calls
+
+        call_rows = calls.measure(iterations=20_000, slow_iterations=300, runs=3)
+    files = _write_outputs(sampler, out, call_rows) if out is not None else {}
     rows = kernel.ps()
     sampler.close()
     leaked = lab.close()
@@ -158,6 +174,7 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
         "heap_live_before": baseline,
         "heap_live_after": after,
         "files": files,
+        "calls": call_rows,
     }
 
 
@@ -167,24 +184,27 @@ def _driver_summary(workload: Any, sampler: Any, kernel: Any, elapsed: float
     c = sampler.counters.get(workload.domain)
     times = np.asarray(c.recovery_ms if c else [], dtype=np.float64)
     return {
+        "unit": workload.unit,
         "throughput_mbps": workload.bytes_done / elapsed / 1e6,
-        "iops": workload.ops_done / elapsed,
+        "iops": workload.ops_done / elapsed,  # operations/s: I/Os, or frames for a NIC
         "crashes": kernel.crashes(workload.domain),
         "restarts": kernel.restarts(workload.domain),
         "recoveries": c.recoveries if c else 0,
         "recovery_ms_p50": float(np.percentile(times, 50)) if times.size else None,
         "recovery_ms_p99": float(np.percentile(times, 99)) if times.size else None,
         "lost_writes": check["lost_writes"],
+        "dropped_in_crashes": check.get("dropped_in_crashes", 0),
         "wrong_reads": check["wrong_reads"],
         "errors": workload.errors,
     }
 
 
-def _write_outputs(sampler: Any, out: str | Path) -> dict[str, str]:
+def _write_outputs(sampler: Any, out: str | Path, call_rows: dict[str, Any] | None
+                   ) -> dict[str, str]:
     from .dashboards.live import save_html
 
     folder = Path(out)
-    html_path = save_html(sampler, folder / "dashboard.html")
+    html_path = save_html(sampler, folder / "dashboard.html", calls=call_rows)
     files = {"html": str(html_path)}
     png = screenshot(html_path, folder / "dashboard.png")
     if png is not None:
@@ -221,13 +241,19 @@ def format_summary(result: dict[str, Any]) -> str:
     for row in result["domains"]:
         lines.append(f"{row['name']:<12}{row['state']:<10}{row['calls']:>9}"
                      f"{row['crashes']:>9}{row['restarts']:>10}")
-    lines += ["", f"{'driver':<10}{'MB/s':>9}{'crashes':>9}{'restarts':>10}{'p50 ms':>9}"
-              f"{'p99 ms':>9}{'lost writes':>13}"]
+    lines += ["", f"{'driver':<10}{'MB/s':>9}{'kops/s':>9}{'crashes':>9}{'restarts':>10}"
+              f"{'p50 ms':>9}{'p99 ms':>9}{'lost writes':>13}"]
     for name, d in result["drivers"].items():
         p50, p99 = d["recovery_ms_p50"], d["recovery_ms_p99"]
-        lines.append(f"{name:<10}{d['throughput_mbps']:>9.1f}{d['crashes']:>9}{d['restarts']:>10}"
+        lines.append(f"{name:<10}{d['throughput_mbps']:>9.1f}{d['iops'] / 1e3:>9.1f}"
+                     f"{d['crashes']:>9}{d['restarts']:>10}"
                      f"{'-' if p50 is None else f'{p50:.2f}':>9}"
                      f"{'-' if p99 is None else f'{p99:.2f}':>9}{d['lost_writes']:>13}")
+    net = result["drivers"].get("ixgbe")
+    if net is not None:
+        lines.append(f"ixgbe: {net['iops'] / 1e6:.3f} Mpps of 64-byte frames; frames in "
+                     f"flight dropped in crashes: {net.get('dropped_in_crashes', 0)}; "
+                     f"frames the sink found wrong: {net['wrong_reads']}")
     lines += [
         "",
         f"puts {result['puts']}, gets {result['gets']}, verified reads {result['verified']}, "

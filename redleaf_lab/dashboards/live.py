@@ -11,9 +11,9 @@ Data: the dashboard keeps its own ring buffers (`self.series`, `self.marks`,
 `self.recoveries`) and only ever *appends* to the bokeh sources with
 `source.stream(rows, rollover)`; it never reads `source.data` back (jupyter_bokeh
 4.1.0 duplicates streamed rows on the Python side once a browser shows the plot).
-The throughput plot draws one MB/s line per workload (Mpps lines come with the
-packet drivers); crashes are red triangles and recoveries green ones on the time
-axis (y = 0). The standalone HTML inlines BokehJS (`resources=INLINE`), so it
+The throughput plot draws one MB/s line per block workload, and a packet-rate plot
+(sharing its time axis) one Mpps line per workload whose `unit` is "Mpps" (the NIC);
+crashes are red triangles and recoveries green ones on the time axis (y = 0) of both. The standalone HTML inlines BokehJS (`resources=INLINE`), so it
 opens without a network.
 
 Threads: `update` must be called from one thread only (the sampler's): bokeh
@@ -23,7 +23,7 @@ documents are not thread-safe. `build_layout`/`save_html` build fresh models.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,14 @@ def call_bars(rows: dict[str, Any] | None) -> dict[str, list[Any]]:
 
 
 class LiveDashboard:
-    def __init__(self, workloads: Iterable[str], window_s: float = 60.0,
+    def __init__(self, workloads: Iterable[str] | Mapping[str, Any], window_s: float = 60.0,
                  capacity: int = 3000, calls: dict[str, Any] | None = None) -> None:
+        """`workloads`: names, or a name -> Workload mapping (then a workload whose
+        `unit` is "Mpps" is drawn in the packet-rate plot)."""
         self.names = list(workloads)
+        units = ({n: getattr(workloads[n], "unit", "MB/s") for n in self.names}
+                 if isinstance(workloads, Mapping) else {})
+        self.packet_names = [n for n in self.names if units.get(n) == "Mpps"]
         self.domains = set(self.names)  # crash/recovery markers of these domains only
         self.capacity = capacity
         self.window_s = window_s
@@ -92,14 +97,31 @@ class LiveDashboard:
         x_range.follow_interval = self.window_s
         y_range: Any = tput.y_range
         y_range.start = 0
+        plots = [tput]
+        packets = None
+        if self.packet_names:
+            packets = figure(title="packet rate (Mpps) with crashes ▼ and recoveries ▲",
+                             height=220, width=600, x_axis_label="time (s)",
+                             y_axis_label="Mpps", x_range=tput.x_range,
+                             tools="pan,wheel_zoom,box_zoom,reset,save")
+            packets_y: Any = packets.y_range
+            packets_y.start = 0
+            packets.name = "packets"
+            plots.append(packets)
         for i, name in enumerate(self.names):
-            tput.line("t", "mbps", source=self.sources[name], line_width=2,
-                      color=Category10_10[i % 10], legend_label=f"{name} MB/s")
-        tput.scatter("t", "y", source=self.crash_source, marker="inverted_triangle", size=11,
-                     color="#cf222e", legend_label="crash")
-        tput.scatter("t", "y", source=self.recovery_source, marker="triangle", size=9,
-                     color="#1a7f37", alpha=0.7, legend_label="recovered")
-        tput.legend.location = "top_left"
+            colour = Category10_10[i % 10]
+            if packets is not None and name in self.packet_names:
+                packets.line("t", "mpps", source=self.sources[name], line_width=2,
+                             color=colour, legend_label=f"{name} Mpps")
+            else:
+                tput.line("t", "mbps", source=self.sources[name], line_width=2,
+                          color=colour, legend_label=f"{name} MB/s")
+        for plot in plots:
+            plot.scatter("t", "y", source=self.crash_source, marker="inverted_triangle",
+                         size=11, color="#cf222e", legend_label="crash")
+            plot.scatter("t", "y", source=self.recovery_source, marker="triangle", size=9,
+                         color="#1a7f37", alpha=0.7, legend_label="recovered")
+            plot.legend.location = "top_left"
         tput.name = "throughput"
 
         rec = figure(title="recovery time per crash (ms)", height=220, width=600,
@@ -110,13 +132,13 @@ class LiveDashboard:
 
         labels = list(self.calls_source.data["label"])
         calls = figure(title="cost of a call (ns, log scale) vs RedLeaf Table 1", height=520,
-                       width=420, y_range=FactorRange(factors=labels), x_axis_type="log",
+                       width=470, y_range=FactorRange(factors=labels), x_axis_type="log",
                        x_axis_label="ns", tools="save", x_range=Range1d(start=1, end=1e6))
         calls.hbar(y="label", right="ns", left=1, height=0.7, color="colour",
                    source=self.calls_source)
         calls.name = "calls"
         self._calls_fig = calls
-        return row(column(tput, rec), calls)
+        return row(column(*plots, rec), calls)
 
     def set_calls(self, rows: dict[str, Any]) -> None:
         """Show measured `bench calls` rows (replaces the chart's data wholesale)."""
@@ -193,7 +215,8 @@ def save_html(sampler: Sampler, path: str | Path, calls: dict[str, Any] | None =
     """Write the dashboard of everything `sampler` recorded as standalone offline HTML."""
     from bokeh.io import save
 
-    dash = LiveDashboard(sorted(sampler.workloads), window_s=1e9, calls=calls)
+    dash = LiveDashboard({n: sampler.workloads[n] for n in sorted(sampler.workloads)},
+                         window_s=1e9, calls=calls)
     dash.load(sampler)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

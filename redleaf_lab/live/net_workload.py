@@ -13,9 +13,8 @@ Modes: "forward" (the loop above) and "receive" (receive only: buffers go straig
 back to the RX ring, no transmit). `check()` compares what the model's sink verified
 (IPv4/UDP checksums, per-flow sequence) with what the loop sent: `wrong` must be 0.
 
-Enable it with `import redleaf_lab.live.net_workload` (it registers "ixgbe"), then
-`LabSession.boot(workloads=("membdev", "nvme", "ixgbe"))` or
-`session.add_workload("ixgbe")`.
+`redleaf_lab.live` imports this module, which registers "ixgbe": it is one of
+`LabSession.boot`'s default workloads, and `session.add_workload("ixgbe")` adds it.
 
 Threads: one traffic thread per workload (the only caller of its shadow); `close()`
 stops the driver domain before it frees the model.

@@ -24,6 +24,7 @@ from .workloads import Workload, create_workload
 
 PANIC_MODES = ("once", "every", "random", "async")
 DEFAULT_DOMAINS = ("checksum", "kvstore")
+DEFAULT_WORKLOADS = ("membdev", "nvme", "ixgbe")
 
 
 class LabSession:
@@ -33,7 +34,7 @@ class LabSession:
 
     @classmethod
     def boot(cls, heap_mb: int = 256, domains: tuple[str, ...] = DEFAULT_DOMAINS,
-             workloads: tuple[str, ...] = ("membdev", "nvme"), **options: Any) -> LabSession:
+             workloads: tuple[str, ...] = DEFAULT_WORKLOADS, **options: Any) -> LabSession:
         """Boot a kernel, load `domains` (kvstore gets checksum as its capability) and
         create `workloads` by registered name."""
         session = cls(boot(heap_bytes=heap_mb << 20))

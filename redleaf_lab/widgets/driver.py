@@ -119,7 +119,10 @@ class DriverPanel:
         wl = self.workload
         mbps, mpps = tick.rates.get(wl.name, (0.0, 0.0))
         c = tick.counters.get(wl.domain)
-        _set(self.throughput, f"<b>{mbps:8.1f} MB/s</b> ({mpps * 1e3:.1f} kIOPS)")
+        if getattr(wl, "unit", "MB/s") == "Mpps":  # a NIC: packets first
+            _set(self.throughput, f"<b>{mpps:6.3f} Mpps</b> ({mbps:.1f} MB/s)")
+        else:
+            _set(self.throughput, f"<b>{mbps:8.1f} MB/s</b> ({mpps * 1e3:.1f} kIOPS)")
         if c is not None:
             _set(self.crashes, str(c.crashes))
             _set(self.restarts, str(c.restarts))

@@ -173,7 +173,9 @@ def test_panic_button_in_a_real_browser(jupyter_lab: tuple[str, Path]) -> None:
             panic.wait_for(timeout=30_000)
             canvas = page.locator(".bk-Canvas").first
             canvas.wait_for(timeout=30_000)
-            assert page.locator(".redleaf-panic").count() == 2  # membdev and nvme panels
+            assert page.locator(".redleaf-panic").count() == 3  # membdev, nvme, ixgbe panels
+            nic = page.locator(".redleaf-throughput").nth(2)
+            expect(nic).to_contain_text("Mpps", timeout=10_000)  # the NIC's panel, in Mpps
             crashes = page.locator(".redleaf-crashes").first
             restarts = page.locator(".redleaf-restarts").first
             throughput = page.locator(".redleaf-throughput").first
@@ -236,7 +238,9 @@ def test_tour_renders_in_voila(voila_server: str) -> None:
             page.goto(voila_server, timeout=60_000)
             panic = page.locator(".redleaf-panic").first
             panic.wait_for(timeout=90_000)  # voila runs every cell before it shows the page
-            assert page.locator(".redleaf-panic").count() == 2  # membdev and nvme panels
+            assert page.locator(".redleaf-panic").count() == 3  # membdev, nvme, ixgbe panels
+            nic = page.locator(".redleaf-throughput").nth(2)
+            expect(nic).to_contain_text("Mpps", timeout=10_000)  # the NIC's panel, in Mpps
             page.locator(".bk-Canvas").first.wait_for(timeout=30_000)
             expect(page.locator(".redleaf-domain-table").first).to_be_visible()
             expect(page.locator(".redleaf-throughput").first).to_contain_text(

@@ -34,7 +34,7 @@ def test_ps_prints_a_table_and_returns_rows(shell: InteractiveShell,
     rows = shell.run_line_magic("redleaf", "ps")
     out = capsys.readouterr().out
     assert isinstance(rows, Rows) and {r.name for r in rows} == {"checksum", "kvstore",
-                                                                  "membdev", "nvme"}
+                                                                  "membdev", "nvme", "ixgbe"}
     assert out.splitlines()[0].split()[:3] == ["domain", "id", "state"]
     assert "membdev" in out and "BDev" in out
 
