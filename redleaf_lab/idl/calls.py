@@ -34,6 +34,7 @@ from ..kernel.unwind import cancel_pending
 from .types import TypeSpec, check_value
 
 RUNNING = "running"
+ALIVE = ("running", "loading")  # a caller in its init() may call the capabilities it got
 _rl_borrow = lib.rl_borrow
 _rl_unborrow = lib.rl_unborrow
 
@@ -70,7 +71,7 @@ def failed(ts: ThreadState, callee: Any, caller: Any, exc: BaseException) -> Bas
             error = RpcError(callee.name, "panicked", exc)
         else:
             error = RpcError(callee.name, callee.state_reason(), exc)
-    if caller.state != RUNNING:
+    if caller.state not in ALIVE:
         return _unwind_caller(ts, caller)
     return error
 
@@ -91,7 +92,7 @@ def after_gated(ts: ThreadState, callee: Any, caller: Any, loans: tuple[Borrow, 
         ts.unwind_target = None
         cancel_pending()
     _pop_through(ts, callee)
-    if caller.state != RUNNING:
+    if caller.state not in ALIVE:
         raise _unwind_caller(ts, caller)
     raise RpcError(callee.name, callee.state_reason())
 
@@ -103,13 +104,13 @@ def _is_error_value(exc: BaseException) -> bool:
 
 def returning(ts: ThreadState, caller: Any) -> None:
     """After a normal return: if the caller died meanwhile, unwind it now."""
-    if caller.state != RUNNING:
+    if caller.state not in ALIVE:
         raise _unwind_caller(ts, caller)
 
 
 def entering(ts: ThreadState, caller: Any) -> None:
     """Before a call: a dead caller must not start new calls."""
-    if caller.state != RUNNING:
+    if caller.state not in ALIVE:
         raise _unwind_caller(ts, caller)
 
 
@@ -122,7 +123,7 @@ def late_panic(callee: Any, caller: Any, exc: BaseException) -> BaseException:
     """The callee returned something invalid: that is its panic."""
     if callee.state == RUNNING:
         callee.kernel.crash(callee, exc)
-    if caller.state != RUNNING:
+    if caller.state not in ALIVE:
         from ..kernel.context import thread_state
 
         return _unwind_caller(thread_state(), caller)
