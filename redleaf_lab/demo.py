@@ -31,6 +31,7 @@ Table 1. `run()` returns the JSON summary.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
 import sys
@@ -160,7 +161,9 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
     rows = kernel.ps()
     sampler.close()
     leaked = lab.close()
+    gc.collect()  # the dead incarnations' leftovers: their views' pins go with them
     after = kernel.heap.stats().live_objects
+    held = kernel.heap.stats().held_objects
     return {
         "seconds": seconds,
         "domains": [row.__dict__ for row in rows],
@@ -173,6 +176,7 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
         "leaked_objects": leaked["objects"],
         "heap_live_before": baseline,
         "heap_live_after": after,
+        "heap_held_after": held,
         "files": files,
         "calls": call_rows,
     }
@@ -265,7 +269,8 @@ def format_summary(result: dict[str, Any]) -> str:
         f"{result['reclaimed_bytes'] / 1024:.0f} KiB; threads unwound: "
         f"{result['unwound_threads']}",
         f"leak check: {result['leaked_objects']} objects owned by dead domains; heap live "
-        f"objects {result['heap_live_before']} before boot, {result['heap_live_after']} after",
+        f"objects {result['heap_live_before']} before boot, {result['heap_live_after']} after "
+        f"({result['heap_held_after']} freed objects still pinned by views)",
     ]
     for kind, path in result.get("files", {}).items():
         lines.append(f"{kind}: {path}")

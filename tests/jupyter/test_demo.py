@@ -34,6 +34,10 @@ def test_demo_json_reports_recovery_without_losses(demo: tuple[dict[str, Any], P
     assert block["throughput_mbps"] > 0
     assert result["lost_writes"] == 0 and block["wrong_reads"] == 0
     assert result["leaked_objects"] == 0 and result["heap_live_after"] == 0
+    assert result["heap_held_after"] == 0  # no view outlived the run
+    nic = result["drivers"]["ixgbe"]  # forwarding through a shadow, panicked too
+    assert nic["unit"] == "Mpps" and nic["iops"] > 0 and nic["crashes"] >= 1
+    assert nic["restarts"] == nic["crashes"] and nic["wrong_reads"] == 0
     assert result["wrong"] == 0
 
 
