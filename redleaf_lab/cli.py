@@ -3,7 +3,7 @@
     redleaf-lab demo [--seconds S] [--period P] [--out DIR] [--json]
     redleaf-lab bench calls [--json] [--runs N] [--iterations N]
     redleaf-lab bench recovery [--seconds S] [--batch N] [--json]
-    redleaf-lab bench nvme [--seconds S] [--threaded] [--json]
+    redleaf-lab bench nvme [--seconds S] [--threaded] [--device sim|vfio:BDF] [--json]
     redleaf-lab bench net [--seconds S] [--threaded] [--json]
     redleaf-lab domains            # list the domains the loader can find
     redleaf-lab proxy INTERFACE    # print the generated proxy of an interface
@@ -56,7 +56,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "nvme":
         from .bench import nvme
 
-        nvme_rows = nvme.measure(seconds=args.seconds or 0.5, threaded=args.threaded)
+        nvme_rows = nvme.measure(seconds=args.seconds or 0.5, threaded=args.threaded,
+                                 device=args.device)
         print(json.dumps(nvme_rows, indent=2) if args.json else nvme.format_table(nvme_rows))
         return 0
     if args.name == "net":
@@ -142,10 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=7, help="calls: timed loops per row")
     bench.add_argument("--iterations", type=int, default=200_000, help="calls: loop length")
     bench.add_argument("--seconds", type=float, default=None,
-                       help="recovery: seconds per run (default 5); nvme, net: per row (default 0.3)")
+                       help="recovery: seconds of each condition (default 5); nvme: per row "
+                            "(default 0.5); net: per row (default 0.3)")
     bench.add_argument("--threaded", action="store_true",
                        help="nvme, net: run the device model in its own thread (default inline)")
     bench.add_argument("--batch", type=int, default=32, help="recovery: requests per batch")
+    bench.add_argument("--device", default="sim",
+                       help="nvme: 'sim' (the embedded model, default) or 'vfio:BDF' (a real "
+                            "controller bound to vfio-pci; no C baseline rows)")
     bench.set_defaults(func=_cmd_bench)
 
     domains = sub.add_parser("domains", help="list loadable domains")
@@ -169,8 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .vfio.errors import VfioError
+
+    try:
+        code: int = args.func(args)
+    except (ValueError, VfioError) as exc:  # a bad option or device: say so, no traceback
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -6,7 +6,8 @@ shadow (`make_shadow`), and the C baseline (csrc/nvme_host.c, an SPDK-perf-like 
 a second controller model with the same parameters), plus this machine's memcpy
 bandwidth (the physical limit of a memory-backed device).
 
-Interface: `measure(seconds=..., batches=(1, 32, 128), threaded=False, rounds=5) ->
+Interface: `measure(seconds=..., batches=(1, 32, 128), threaded=False, rounds=5,
+device="sim" | "vfio:BDF") ->
 list[dict]`, one dict per (path, workload, batch) with keys path, workload, batch, ios,
 seconds, iops, mbps (the median of `rounds` interleaved rounds), rounds, iops_best; plus
 one dict with path "memcpy" (mbps). `format_table(rows) -> str`.
@@ -34,9 +35,10 @@ BLOCKS = 1 << 15
 WORKLOADS_4K = ("4k-randread", "4k-randwrite", "4k-seqread", "4k-seqwrite")
 
 
-def _requests(batch: int, random: bool, seed: int) -> RRefDeque:
+def _requests(batch: int, random: bool, seed: int, device_blocks: int = BLOCKS) -> RRefDeque:
     rng = np.random.default_rng(seed)
-    blocks = rng.integers(0, BLOCKS, batch) if random else np.arange(batch) + seed % 1000
+    blocks = (rng.integers(0, device_blocks, batch) if random
+              else (np.arange(batch) + seed % 1000) % device_blocks)
     submit = RRefDeque.new(BlkReq, batch)
     refs = []
     for block in blocks:
@@ -49,8 +51,9 @@ def _requests(batch: int, random: bool, seed: int) -> RRefDeque:
     return submit
 
 
-def _run_python(bdev: Any, batch: int, random: bool, write: bool, seconds: float) -> tuple[int, float]:
-    submit = _requests(batch, random, batch)
+def _run_python(bdev: Any, batch: int, random: bool, write: bool, seconds: float,
+                device_blocks: int = BLOCKS) -> tuple[int, float]:
+    submit = _requests(batch, random, batch, device_blocks)
     collect = RRefDeque.new(BlkReq, batch)
     ios = 0
     t0 = time.perf_counter()
@@ -93,18 +96,31 @@ def memcpy_mbps(nbytes: int = 64 << 20, rounds: int = 8) -> float:
 
 def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 128),
             threaded: bool = False, paths: tuple[str, ...] = ("direct", "proxy", "shadow", "c"),
-            rounds: int = 5) -> list[dict[str, Any]]:
+            rounds: int = 5, device: str = "sim") -> list[dict[str, Any]]:
     """Run every (path, workload, batch); see the module docstring. Each case runs its
     paths interleaved, `rounds` times for seconds / rounds each, and reports the median
-    round per path (this VM's neighbours make single runs swing by 10-30%)."""
-    from .. import boot
+    round per path (this VM's neighbours make single runs swing by 10-30%).
 
-    kernel = boot(heap_bytes=512 << 20, max_objects=1 << 18)
+    `device` "vfio:BDF" (devices.select.open_nvme) runs the Python paths on a real
+    controller through VFIO, with a 64 MiB heap (VFIO pins it for DMA); the C baseline
+    and memcpy rows need the embedded model and are left out."""
+    from .. import boot
+    from ..devices.select import VFIO_HEAP_BYTES, open_nvme
+
+    vfio = device.startswith("vfio")
+    if vfio:
+        paths = tuple(p for p in paths if p != "c")
+    elif device != "sim":
+        raise ValueError(f"bench nvme runs on 'sim' or 'vfio:BDF', not {device!r}")
+    kernel = boot(heap_bytes=VFIO_HEAP_BYTES if vfio else 512 << 20, max_objects=1 << 18)
     rows: list[dict[str, Any]] = []
     slice_s = seconds / max(1, rounds)
+    dev: Any = None
     try:
-        dev = SimNvme(kernel.heap, blocks=BLOCKS, threaded=threaded)
+        dev = (open_nvme(kernel, device) if vfio
+               else SimNvme(kernel.heap, blocks=BLOCKS, threaded=threaded))
         proxy = kernel.load("nvme", device=dev)
+        device_blocks = min(BLOCKS, int(kernel.domain("nvme").impl.blocks))
         targets = {"direct": kernel.domain("nvme").impl, "proxy": proxy,
                    "shadow": make_shadow(kernel, "nvme")}
         cases = [(w, b) for b in batches for w in WORKLOADS_4K]
@@ -121,7 +137,8 @@ def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 128),
                         ios, secs = _run_c(kernel, threaded, depth, nlb, random, write, slice_s)
                         nbytes = ios * nlb * 4096
                     else:
-                        ios, secs = _run_python(targets[path], batch, random, write, slice_s)
+                        ios, secs = _run_python(targets[path], batch, random, write, slice_s,
+                                                device_blocks)
                         nbytes = ios * 4096
                         if big:
                             ios //= 32
@@ -131,17 +148,23 @@ def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 128),
                 rows.append({"path": path, "workload": workload, "batch": batch, "ios": ios,
                              "seconds": round(secs, 4), "iops": round(ios / secs),
                              "mbps": round(nbytes / secs / 1e6, 1), "rounds": len(runs),
-                             "iops_best": round(max(r[0] / r[2] for r in runs))})
-        rows.append({"path": "memcpy", "workload": "memcpy", "batch": 0, "ios": 0,
-                     "seconds": 0.0, "iops": 0, "mbps": round(memcpy_mbps(), 1)})
-        dev.close()
+                             "iops_best": round(max(r[0] / r[2] for r in runs)),
+                             "device": device})
+        if not vfio:
+            rows.append({"path": "memcpy", "workload": "memcpy", "batch": 0, "ios": 0,
+                         "seconds": 0.0, "iops": 0, "mbps": round(memcpy_mbps(), 1),
+                         "device": device})
     finally:
-        kernel.shutdown()
+        kernel.shutdown()  # stops the driver before its device goes
+        if dev is not None:
+            dev.close()
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'workload':<14} {'batch':>5} {'path':<7} {'IOPS':>11} {'MB/s':>9} {'vs C':>6}"]
+    device = rows[0].get("device", "sim") if rows else "sim"
+    lines = [f"device: {'embedded NVMe model' if device == 'sim' else device}",
+             f"{'workload':<14} {'batch':>5} {'path':<7} {'IOPS':>11} {'MB/s':>9} {'vs C':>6}"]
     c_iops = {(r["workload"], r["batch"]): r["iops"] for r in rows if r["path"] == "c"}
     for r in rows:
         if r["path"] == "memcpy":

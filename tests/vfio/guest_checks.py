@@ -17,6 +17,8 @@ figures; a failing check does not stop the later ones unless they depend on it):
   iops      a functional IOPS figure (TCG: not a performance number)
   cleanup   after close: no DMA mapping, no VFIO fd or BAR mapping left, the group can
             be opened again
+  bench     `redleaf-lab bench nvme --device vfio:BDF` (in-process) reports IOPS for the
+            direct, proxy and shadow paths, and closes the device
   e1000e    the same VFIO layer reads the e1000e's STATUS and RAL0/RAH0 (MAC); bound
             and released with `redleaf-lab vfio bind|unbind` (in-process)
 Usage: python tests/vfio/guest_checks.py RESULTS.json
@@ -373,6 +375,27 @@ def main() -> int:
         assert vfio_fds() == []
         return {"vfio_fds_after": left, "vfio_maps_after": len(maps),
                 "fds_before_boot": state["fds_before"]}
+
+    @check("bench")
+    def _bench() -> dict[str, Any]:
+        import contextlib
+        import io
+
+        from redleaf_lab.cli import main as cli
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):  # the CLI, in-process, on the freed device
+            code = cli(["bench", "nvme", "--device", f"vfio:{nvme_bdf}", "--seconds", "0.25",
+                        "--json"])
+        assert code == 0, code
+        rows = json.loads(out.getvalue())
+        assert {r["path"] for r in rows} == {"direct", "proxy", "shadow"}, rows[:3]
+        assert all(r["iops"] > 0 and r["device"] == f"vfio:{nvme_bdf}" for r in rows)
+        assert vfio_fds() == []  # the benchmark closed the device
+        b32 = {r["path"]: r["iops"] for r in rows
+               if r["workload"] == "4k-randread" and r["batch"] == 32}
+        return {"rows": len(rows), "randread_b32_iops": b32,
+                "note": "redleaf-lab bench nvme --device vfio:BDF under TCG: functional only"}
 
     @check("e1000e")
     def _e1000e() -> dict[str, Any]:

@@ -100,6 +100,11 @@ def test_everything_is_cleaned_up(booted: tuple[guest.GuestRun, dict[str, Any]])
     assert got["vfio_fds_after"] == [] and got["vfio_maps_after"] == 0
 
 
+def test_bench_nvme_runs_on_vfio(booted: tuple[guest.GuestRun, dict[str, Any]]) -> None:
+    got = figures(booted, "bench")
+    assert got["rows"] >= 30 and min(got["randread_b32_iops"].values()) > 0
+
+
 def test_e1000e_registers_through_the_same_layer(
         booted: tuple[guest.GuestRun, dict[str, Any]]) -> None:
     got = figures(booted, "e1000e")
