@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from redleaf_lab.devices.sim_ixgbe import SimIxgbe
+from tests.devices.ixgbe_nic import inet_sum
 
 ME = bytes([10, 1, 0, 2])
 PEER_IP = bytes([10, 1, 0, 1])
@@ -19,12 +20,8 @@ PEER_MAC = bytes.fromhex("020000000001")
 
 
 def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    """The Internet checksum to put in a header (0 when `data` already holds a correct one)."""
+    return ~inet_sum(data) & 0xFFFF
 
 
 def arp_request(target: bytes) -> bytes:
