@@ -171,6 +171,9 @@ class ShadowBase(ProxyBase):
         """The kernel's reclaim hook: before `dead` is reclaimed, take back the requests
         of the calls it interrupted."""
         rescued = rescue_in_flight(dead.heap, dead.id, list(self._in_flight.values()))
+        alive = {t.ident for t in threading.enumerate()}
+        for ident in [i for i in self._in_flight if i not in alive]:  # threads that ended
+            self._in_flight.pop(ident, None)
         if rescued:
             self._kernel.events.emit("shadow-rescue", self._name, requests=rescued)
         return rescued

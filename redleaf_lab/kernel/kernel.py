@@ -216,13 +216,19 @@ class Kernel:
         finally:
             # Even if this thread is itself being unwound (it may be inside another
             # domain that is crashing too), the heap is reclaimed and restarts can go on.
-            self._run_reclaim_hooks(domain)
+            interrupted: BaseException | None = None
+            try:
+                self._run_reclaim_hooks(domain)
+            except BaseException as exc:  # this thread's own unwind landed in a hook
+                interrupted = exc
             objects, nbytes, deferred = self.heap.reclaim(domain.id)
             loader.forget(domain.spec.image, domain.id)
             info.reclaimed_objects, info.reclaimed_bytes = objects, nbytes
             info.deferred_objects = deferred
             release_state(domain)  # the dead incarnation's state goes; stale proxies fail fast
             domain.settled.set()
+            if interrupted is not None:
+                raise interrupted
         if info.unwound_threads:
             self.events.emit("unwind", domain.name, id=domain.id, threads=info.unwound_threads)
         self.events.emit("reclaim", domain.name, id=domain.id, objects=objects, bytes=nbytes,
