@@ -165,18 +165,17 @@ class NvmeDriver:
         qp = self._pairs[self._next_qp]
         self._next_qp = (self._next_qp + 1) % len(self._pairs)
         n = len(blocks)
-        if n > 1:
-            breaks = blocks[1:] != blocks[:-1] + 1
-            if not breaks.any() and n <= self.max_merge:  # one run: one command
-                qp.submit_run(opcode, self.nsid, iovas, int(blocks[0]))
-                status, _dw0 = qp.reap(1)
-                if status[0]:
-                    raise NvmeError(f"blocks {int(blocks[0])}..{int(blocks[-1])}: "
-                                    f"{_text(int(status[0]))}", int(status[0]))
-                return
-            if not breaks.all():
-                self._io_runs(qp, opcode, blocks, iovas, breaks)
-                return
+        breaks = blocks[1:] != blocks[:-1] + 1 if n > 1 else None
+        if n == 1 or (breaks is not None and n <= self.max_merge and not breaks.any()):
+            qp.submit_run(opcode, self.nsid, iovas, int(blocks[0]))  # one block or one run
+            status = qp.reap_one()
+            if status:
+                raise NvmeError(f"blocks {int(blocks[0])}..{int(blocks[-1])}: "
+                                f"{_text(status)}", status)
+            return
+        if breaks is not None and not breaks.all():
+            self._io_runs(qp, opcode, blocks, iovas, breaks)
+            return
         for start in range(0, n, qp.room):
             stop = min(n, start + qp.room)
             if stop - start == n:  # the whole batch fits: no slicing

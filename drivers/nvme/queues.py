@@ -89,19 +89,34 @@ class QueuePair:
         run: the sequential case), written entry by entry; rings the doorbell."""
         n = len(iovas)
         slot = self.tail
-        entry = self.sq64[slot]
-        entry[:] = 0
-        entry[0] = opcode | (slot << 16) | (nsid << 32)
-        entry[3] = iovas[0]  # PRP1
+        prp2 = 0
         if n == 2:
-            entry[4] = iovas[1]  # PRP2: the second page itself (§4.3)
+            prp2 = int(iovas[1])  # PRP2: the second page itself (§4.3)
         elif n > 2:
-            entry[4] = self._list_page(slot)  # PRP2: a PRP list of the other pages
+            prp2 = self._list_page(slot)  # PRP2: a PRP list of the other pages
             self.prp_lists[slot, : n - 1] = iovas[1:]
-        entry[5] = slba
-        entry[6] = n - 1
+        # the whole 64-byte entry in one store (§4.2): CDW0+NSID, -, -, PRP1, PRP2,
+        # CDW10-11 (SLBA), CDW12 (NLB - 1), -
+        self.sq64[slot] = (opcode | (slot << 16) | (nsid << 32), 0, 0, int(iovas[0]), prp2,
+                           slba, n - 1, 0)
         self.tail = (slot + 1) % self.size
         self.device.write32(self.sq_db, self.tail)
+
+    def reap_one(self, timeout: float = 5.0) -> int:
+        """Wait for the next completion (a single command's); returns its status field."""
+        head = self.head
+        cq32 = self.cq32
+        if (int(cq32[head, 3]) >> 16) & 1 != self.phase:
+            self.spin(cq32, head, self.phase, timeout)
+        status = (int(cq32[head, 3]) >> 17) & 0x7FF
+        head += 1
+        if head == self.size:
+            head = 0
+            self.phase ^= 1
+        self.head = head
+        self.device.write32(self.cq_db, head)
+        self.completed += 1
+        return status
 
     def submit_runs(self, opcode: int, nsid: int, iovas, blocks, starts, lengths) -> None:
         """One command per run of consecutive blocks: run k is requests starts[k] ..
