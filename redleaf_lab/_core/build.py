@@ -42,9 +42,9 @@ KEEP_GIL = """\
 #define Py_END_ALLOW_THREADS }
 """
 
-CSOURCES = ["heap.c", "arena.c", "bulk.c", "deque.c", "handle.c"]
-CHEADERS = ["heap.h", "handle.h"]
-CDEFS = ["heap.cdef", "handle.cdef"]
+CSOURCES = ["heap.c", "arena.c", "bulk.c", "deque.c", "handle.c", "keepgil.c"]
+CHEADERS = ["heap.h", "handle.h", "keepgil.h"]
+CDEFS = ["heap.cdef", "handle.cdef", "keepgil.cdef"]
 
 
 def _portable_path(path: str) -> str:

@@ -32,6 +32,7 @@ from .._core._redleaf_dev import ffi as dffi
 from .._core._redleaf_dev import lib as dlib
 from .._core.heap import CoreHeap
 from .device import Device
+from .keepgil import call_keeping_gil, pass_pointers
 
 REG_CAP, REG_VS, REG_CC, REG_CSTS = dlib.NVM_REG_CAP, dlib.NVM_REG_VS, dlib.NVM_REG_CC, dlib.NVM_REG_CSTS
 REG_AQA, REG_ASQ, REG_ACQ, REG_DBS = dlib.NVM_REG_AQA, dlib.NVM_REG_ASQ, dlib.NVM_REG_ACQ, dlib.NVM_REG_DBS
@@ -72,11 +73,17 @@ class SimNvme(Device):
         bar = dffi.buffer(dlib.nvm_bar(raw), dlib.nvm_bar_size(raw))
         super().__init__(name, bar, heap, None if threaded else self._kick)
         self._process = dlib.nvm_process
+        self._pass_fn, self._pass_arg = pass_pointers(dffi.addressof(dlib, "nvm_process"), raw)
+        # doorbells from here on belong to I/O queues (§3.1.24: 0x1000 + (2y) * stride)
+        self._io_doorbells = REG_DBS + 2 * (4 << dstrd)
         if threaded and dlib.nvm_start_thread(raw) != 0:
             raise RuntimeError("cannot start the NVMe device thread")
 
     def _kick(self, offset: int) -> None:
-        self._process(self._raw)
+        if offset >= self._io_doorbells:  # the data path: yield the GIL during the pass
+            self._process(self._raw)
+        else:  # control registers and the admin queue: keep it (csrc/keepgil.h)
+            call_keeping_gil(self._pass_fn, self._pass_arg)
 
     # -- modes and faults ------------------------------------------------------------------
     def start_thread(self) -> None:
