@@ -109,6 +109,12 @@ class ExchangeError(RedLeafError):
     """A value that may not cross a domain boundary was passed to a proxy."""
 
 
+class DeviceRevokedError(RedLeafError):
+    """A domain wrote a device's registers while another domain (or nobody, after its
+    driver crashed) is the device's driver: a dead incarnation's thread that has not
+    unwound yet must not disturb the controller its successor re-initialized."""
+
+
 class InterfaceError(RedLeafError):
     """An interface definition mentions a non-exchangeable type or is malformed."""
 

@@ -11,7 +11,11 @@ optionally, a hook run after register writes; everything a driver uses is here:
   owned by the calling domain, so a crash reclaims it; `dma_free(handle)` frees it.
   `array` is a uint8 numpy view; `iova` the device address of its first byte;
 * `quiesce()`: stop all DMA now (the kernel calls it before reclaiming a crashed
-  driver's memory); the next driver must re-initialize the device.
+  driver's memory); the next driver must re-initialize the device;
+* `bind_driver(domain_id)` / `revoke_driver()`: the kernel binds the device to the
+  driver domain it is given to (before init) and revokes it when that domain crashes
+  or stops; register writes from any other domain then raise DeviceRevokedError
+  (root, i.e. trusted code, may always write).
 
 A VFIO backend supplies a BAR mapped from the device file and IOVAs from an IOMMU
 mapping of the same arena, and needs no write hook; the driver code does not change.
@@ -34,11 +38,14 @@ import numpy.typing as npt
 
 from .._core import ffi
 from .._core.heap import CoreHeap
+from ..errors import DeviceRevokedError
 from ..heap.layout import Layout
 from ..heap.rref import ViewExporter, pin_object
 from ..kernel.context import current_owner_id
 
 PAGE = 4096
+OWNER_ROOT = 1  # the trusted root context (kernel, tests, notebooks)
+REVOKED = -1  # bound to no domain: the driver crashed or stopped
 DMA_MEMORY = Layout.scalar("dma-memory", np.uint8)
 
 
@@ -64,6 +71,7 @@ class Device:
         self._r64: npt.NDArray[np.uint64] = np.frombuffer(bar, dtype="<u8")
         self._heap = heap
         self._after_write = after_write
+        self._driver: int | None = None  # None: unbound (trusted code drives it directly)
         self._dma: set[int] = set()
 
     # -- registers -------------------------------------------------------------------
@@ -84,14 +92,37 @@ class Device:
         return int(self._r64[self._check(offset, 8)])
 
     def write32(self, offset: int, value: int) -> None:
+        if self._driver is not None:
+            self._check_writer()
         self._r32[self._check(offset, 4)] = value & 0xFFFF_FFFF
         if self._after_write is not None:
             self._after_write(offset)
 
     def write64(self, offset: int, value: int) -> None:
+        if self._driver is not None:
+            self._check_writer()
         self._r64[self._check(offset, 8)] = value & 0xFFFF_FFFF_FFFF_FFFF
         if self._after_write is not None:
             self._after_write(offset)
+
+    # -- which domain drives it --------------------------------------------------------
+    def bind_driver(self, domain_id: int) -> None:
+        """The kernel hands the device to driver domain `domain_id` (before its init):
+        from now on only that domain, and trusted root code, may write its registers."""
+        self._driver = domain_id
+
+    def revoke_driver(self) -> None:
+        """The driver crashed or stopped: until the kernel binds the next incarnation, only
+        root may write (a dead incarnation's thread that has not unwound yet cannot ring a
+        doorbell of the controller its successor re-initializes)."""
+        self._driver = REVOKED
+
+    def _check_writer(self) -> None:
+        me = current_owner_id()
+        if me != self._driver and me != OWNER_ROOT:
+            holder = "no driver" if self._driver == REVOKED else f"domain {self._driver}"
+            raise DeviceRevokedError(f"{self.name}: domain {me} may not write registers: the "
+                                     f"device belongs to {holder}")
 
     def regs32(self) -> npt.NDArray[np.uint32]:
         """A read-only uint32 view of the whole BAR (for polling status registers)."""

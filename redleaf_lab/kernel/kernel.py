@@ -129,6 +129,7 @@ class Kernel:
             self._next_id += 1
             self._domains[name] = domain
             self._history.append(domain)
+        self._bind_devices(domain)
         ts = thread_state()
         ts.stack.append(domain)
         try:
@@ -161,6 +162,7 @@ class Kernel:
             domain.crash = CrashInfo.of("init failed", exc)
             domain.refresh_gate()
         self.heap.kill_domain(domain.id)
+        self._quiesce_devices(domain)  # init may have started DMA before it failed
         objects, nbytes, _deferred = self.heap.reclaim(domain.id)
         loader.forget(domain.spec.image, domain.id)
         domain.settled.set()
@@ -258,11 +260,22 @@ class Kernel:
             self._reclaim_hooks[domain.name] = kept + [
                 h for h in self._reclaim_hooks.get(domain.name, []) if h not in hooks]
 
+    def _bind_devices(self, domain: Domain) -> None:
+        """Give the domain's device capabilities to it (Device.bind_driver)."""
+        for cap in domain.spec.caps.values():
+            bind = getattr(cap, "bind_driver", None)
+            if callable(bind) and not isinstance(cap, ProxyBase):
+                bind(domain.id)
+
     def _quiesce_devices(self, domain: Domain) -> None:
         """Stop DMA before reclaiming: a device still writing completions or packets into
         the dead driver's buffers would corrupt whatever the heap reuses them for.
-        Any capability with a callable `quiesce()` (a Device) is asked to stop."""
+        Any capability with a callable `quiesce()` (a Device) is asked to stop, and is
+        taken from the dead domain (`revoke_driver`) so its late writes are refused."""
         for cap in domain.spec.caps.values():
+            revoke = getattr(cap, "revoke_driver", None)
+            if callable(revoke) and not isinstance(cap, ProxyBase):
+                revoke()
             quiesce = getattr(cap, "quiesce", None)
             if callable(quiesce) and not isinstance(cap, ProxyBase):
                 try:

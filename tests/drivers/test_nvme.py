@@ -147,6 +147,30 @@ def test_out_of_range_block_is_a_clear_error(kernel, dev):
     assert kernel.domain("nvme").state == "running" and bdev.num_blocks() == BLOCKS
 
 
+def test_a_dead_driver_cannot_write_the_controller_its_successor_drives(kernel, dev):
+    """The kernel binds the device to the driver domain it gives it to and revokes it on
+    a crash: a late register write from the dead incarnation (its thread not yet
+    unwound) is refused, so it cannot ring a doorbell of the re-initialized controller."""
+    from redleaf_lab.errors import DeviceRevokedError
+    from redleaf_lab.kernel.context import thread_state
+
+    kernel.load("nvme", device=dev)
+    first = kernel.domain("nvme")
+    kernel.panic("nvme")
+    kernel.restart("nvme")
+    second = kernel.domain("nvme")
+    stack = thread_state().stack
+    stack.append(first)  # run as the dead incarnation's leftover thread would
+    try:
+        with pytest.raises(DeviceRevokedError, match=f"belongs to domain {second.id}"):
+            dev.write32(0x1000 + 8, 1)  # an I/O queue's doorbell
+    finally:
+        stack.pop()
+    dev.write32(REG_CC, dev.read32(REG_CC))  # trusted root code may still write
+    ident = kernel.domain("nvme").impl.identify()  # the successor is undisturbed
+    assert ident[3] == BLOCKS and second.state == "running"
+
+
 def test_crash_between_take_and_put_reclaims_the_batch(kernel, dev):
     """The controller dies mid-batch: the requests the driver took out of `submit` (a
     handle-free batch, owned by the driver) are reclaimed with the driver's heap."""
