@@ -154,14 +154,15 @@ class QueuePair:
         self.tail = (slot + 1) % self.size
         self.device.write32(self.sq_db, self.tail)
         status, dw0 = self.reap(1, timeout)
-        if status[0]:
+        if status is not None:
             raise NvmeError(f"queue {self.qid}: opcode {opcode:#04x} failed: "
                             f"{status_text(int(status[0]))}", int(status[0]))
         return int(dw0[0])
 
     def reap(self, n: int, timeout: float = 5.0):
-        """Wait for the next n completions; returns (status array, DW0 array). DW0 may be
-        a view of the CQ: read it before the next command."""
+        """Wait for the next n completions; returns (errors, DW0 array): errors is None
+        when every status is 0 (success), else the status array. DW0 may be a view of
+        the CQ: read it before the next command."""
         head = self.head
         end = head + n
         if end < self.size:  # the common case: one run of slots, no wrap, no phase flip
@@ -172,7 +173,9 @@ class QueuePair:
                 self.spin(cq32, end - 1, want, timeout)
             if np.count_nonzero(dw3 & 0x10000) != n * want:  # earlier ones posted late
                 self.await_all(lambda: np.count_nonzero(dw3 & 0x10000) == n * want, timeout)
-            status = (dw3 >> 17) & 0x7FF
+            # one pass: the OR of the DW3s has status bits only if some command failed
+            status = None if not (int(np.bitwise_or.reduce(dw3)) >> 17) & 0x7FF \
+                else (dw3 >> 17) & 0x7FF
             self.head = end
             self.device.write32(self.cq_db, end)
             self.completed += n
@@ -197,6 +200,8 @@ class QueuePair:
             dw3_all = np.concatenate(dw3) >> 17
             dw0 = np.concatenate([cq32[slot : slot + count, 0] for slot, _f, count in runs])
         status = dw3_all & 0x7FF
+        if not status.any():
+            status = None
         if self.head + n >= self.size:
             self.phase ^= 1
         self.head = (self.head + n) % self.size

@@ -147,6 +147,19 @@ def test_out_of_range_block_is_a_clear_error(kernel, dev):
     assert kernel.domain("nvme").state == "running" and bdev.num_blocks() == BLOCKS
 
 
+@pytest.mark.parametrize("blocks", [[BLOCKS], [3, BLOCKS + 5, 7], [BLOCKS - 1, BLOCKS]])
+def test_a_command_the_controller_fails_names_its_status(kernel, dev, blocks):
+    """The driver's own range check is bypassed (it believes the namespace is larger), so
+    the controller itself fails the command: single block, batch, and a merged run."""
+    from redleaf_lab import RpcError
+
+    bdev = kernel.load("nvme", device=dev)
+    kernel.domain("nvme").impl.blocks = BLOCKS + 64
+    with pytest.raises(RpcError) as err:
+        bdev.submit_and_poll(batch(blocks), RRefDeque.new(BlkReq, len(blocks)), False)
+    assert "LBA Out of Range" in str(err.value.__cause__ or err.value)
+
+
 def test_a_dead_driver_cannot_write_the_controller_its_successor_drives(kernel, dev):
     """The kernel binds the device to the driver domain it gives it to and revokes it on
     a crash: a late register write from the dead incarnation (its thread not yet
