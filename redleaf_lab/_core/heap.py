@@ -216,14 +216,15 @@ class CoreHeap:
             check(rc, 0, None, f"alloc_container({size} bytes, owner {owner})")
         return id_out[0], ptr_out[0]
 
-    def rescue(self, ids: npt.ArrayLike, dead: int, to: int) -> int:
+    def rescue(self, ids: npt.ArrayLike, dead: int, to: int, type_id: int = 0) -> int:
         """Before reclaiming the killed domain `dead`: give `to` those of `ids` that `dead`
-        holds (top level, or nested in its containers) as top-level objects; returns how
-        many. Shadows use it to take back the requests of a call the crash interrupted."""
+        holds (top level, or nested in its containers), of type `type_id` (0: any), as
+        top-level objects; returns how many. Shadows use it to take back the requests of
+        a call the crash interrupted."""
         array = as_id_array(ids)
         out = ffi.new("uint64_t *")
         rc = lib.rl_rescue(self._heap, ffi.from_buffer("uint64_t[]", array), len(array), dead,
-                           to, out)
+                           to, type_id, out)
         if rc:
             check(rc, 0, None, f"rescue from {dead} to {to}")
         return int(out[0])

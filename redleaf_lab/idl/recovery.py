@@ -9,8 +9,8 @@ moved `RRef` is copied and re-created; a moved `RRefDeque` is copied element by 
 anything else is `Lost`). `register_recovery` replaces the rule of one method.
 
 Rescue (the batched fast path): copying every request before every call costs as much as
-the call. A `Rescue` rule instead records only the ids of the requests in the call's
-deques (one slice copy); if the domain crashes, the kernel calls the shadow before it
+the call. A `Rescue` rule instead records only where the call's requests sit (the two
+deques and their ring positions: no copy at all); if the domain crashes, the kernel calls the shadow before it
 reclaims the dead domain's heap (`Kernel.add_reclaim_hook`) and the shadow takes those
 requests back (`CoreHeap.rescue`: wherever the driver held them, top level or in its
 containers). The retry gets new deques holding the same requests in the same order:
@@ -21,6 +21,7 @@ driver not to have rewritten a write request's data before it crashed (the copyi
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -260,22 +261,32 @@ def recovery_for(iface: type[Interface], method: MethodSpec) -> MethodRecovery:
 
 
 # -- rescue ------------------------------------------------------------------------------
-# What a Rescue rule keeps per call, as a plain tuple (built on every call: no dataclass):
-# (caller owner id, element layout, request ids, completion ids, their deques' capacities),
-# the ids as the raw bytes of uint64 arrays, front to back.
-InFlight = tuple[int, Layout, bytes, bytes, int, int]
-_NO_IDS = b""
+# What a Rescue rule keeps per call, built on every call so it copies nothing: [caller
+# owner id, request deque, its head, its length, completion deque, head, length, None],
+# the deques as weak references (a record outlives its call: it must not keep the
+# caller's requests alive). The deques' rings still hold those ids after the driver takes
+# them (csrc/deque.c leaves taken slots as they are), so the ids are read only if the call
+# crashes; the last item then caches them (request ids, completion ids).
+InFlight = list[Any]
+_NO_IDS = np.zeros(0, dtype=np.uint64)
+_weak = weakref.ref
 
 
-def deque_ids(dq: RRefDeque) -> bytes:
-    """The ids of a deque's elements, front to back, as raw uint64 bytes (one copy)."""
-    head, length = dq._header.tolist()
-    if not length:
+def ring_ids(dq: RRefDeque | None, head: int, length: int) -> np.ndarray:
+    """The ids in ring slots head .. head + length - 1 of `dq` (a copy); none if the deque
+    handle is gone (its call ended long ago)."""
+    if not length or dq is None:
         return _NO_IDS
-    end = head + length
-    if end <= dq._capacity:
-        return dq._slots[head:end].tobytes()
-    return dq._slots[dq._ring(head, length)].tobytes()
+    return dq._slots[dq._ring(head, length)].copy()
+
+
+def call_ids(kept: InFlight) -> tuple[np.ndarray, np.ndarray]:
+    """The request and completion ids of a recorded call (read once, then cached)."""
+    if kept[7] is None:
+        kept[7] = (ring_ids(kept[1](), kept[2], kept[3]),
+                   ring_ids(kept[4](), kept[5], kept[6]))
+    ids: tuple[np.ndarray, np.ndarray] = kept[7]
+    return ids
 
 
 def adopt(heap: Any, element: Layout, capacity: int, ids: np.ndarray, owner: int) -> RRefDeque:
@@ -283,7 +294,7 @@ def adopt(heap: Any, element: Layout, capacity: int, ids: np.ndarray, owner: int
     handles) in order; NotRecoverable if any of them did not come back."""
     for obj_id in ids.tolist():
         try:
-            if heap.owner(obj_id) == owner:
+            if heap.owner(obj_id) == owner and heap.lookup(obj_id).type_id == element.type_id:
                 continue
         except HeapError:
             pass
@@ -308,27 +319,29 @@ class Rescue:
         submit, collect = args[self.requests], args[self.completions]
         if type(submit) is not RRefDeque or type(collect) is not RRefDeque:
             return None  # a bad argument: the proxy refuses the call
-        return (current_owner_id(), submit._element, deque_ids(submit), deque_ids(collect),
-                submit._capacity, collect._capacity)
+        s_head, s_len = submit._header.tolist()
+        c_head, c_len = collect._header.tolist()
+        return [current_owner_id(), _weak(submit), s_head, s_len, _weak(collect), c_head, c_len,
+                None]
 
     def rebuild(self, args: tuple[Any, ...], kept: InFlight | None) -> tuple[Any, ...]:
         if kept is None:
             raise NotRecoverable("the call's deques could not be recorded")
-        owner, element, submit_ids, collect_ids, submit_cap, collect_cap = kept
+        owner = kept[0]
+        submit_ids, collect_ids = call_ids(kept)
         rebuilt = list(args)
-        for i, ids, capacity in ((self.requests, submit_ids, submit_cap),
-                                 (self.completions, collect_ids, collect_cap)):
-            if not still_owned(args[i]):  # moved into the crashed domain: rescued requests
-                rebuilt[i] = adopt(args[i]._heap, element, capacity,
-                                   np.frombuffer(ids, dtype=np.uint64), owner)
+        for i, ids in ((self.requests, submit_ids), (self.completions, collect_ids)):
+            old = args[i]  # the caller's handle: the call still holds it
+            if not still_owned(old):  # moved into the crashed domain: rescued requests
+                rebuilt[i] = adopt(old._heap, old._element, old._capacity, ids, owner)
         return tuple(rebuilt)
 
     @staticmethod
     def abandon(heap: Any, kept: InFlight) -> None:
         """Free the rescued requests of a call that failed for good: they are top-level
         objects of the caller with no handle (requests still in a deque are skipped)."""
-        owner, _element, submit_ids, collect_ids, _, _ = kept
-        heap.free_owned_bulk(np.frombuffer(submit_ids + collect_ids, dtype=np.uint64), owner)
+        if kept[7] is not None:
+            heap.free_owned_bulk(np.concatenate(kept[7]), kept[0])
 
     def recovery(self) -> MethodRecovery:
         return MethodRecovery(self.name, self.keep, self.rebuild, rescues=True,
@@ -336,12 +349,17 @@ class Rescue:
 
 
 def rescue_in_flight(heap: Any, dead: int, in_flight: list[InFlight]) -> int:
-    """Before `dead` is reclaimed: take back the requests of every interrupted call."""
+    """Before `dead` is reclaimed: take back the requests of every interrupted call (only
+    objects of the requests' type that `dead` holds: a stale slot cannot pull in others)."""
     rescued = 0
-    for owner, _element, submit_ids, collect_ids, _, _ in in_flight:
-        ids = np.frombuffer(submit_ids + collect_ids, dtype=np.uint64)
+    for kept in in_flight:
+        submit_ids, collect_ids = call_ids(kept)
         try:
-            rescued += heap.rescue(ids, dead, owner)
+            deque = kept[1]()
+            if deque is None:  # the call ended: its requests are back with the caller
+                continue
+            rescued += heap.rescue(np.concatenate((submit_ids, collect_ids)), dead, kept[0],
+                                   deque._element.type_id)
         except HeapError:  # the caller died too: its requests go with it
             pass
     return rescued

@@ -46,7 +46,9 @@ static int take_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limi
     for (uint64_t i = 0; i < n; i++) ids_out[i] = ring[(head + i) % cap];
     rc = rl_detach_locked(h, deque, ids_out, n, owner, NULL);
     if (rc) return rc;
-    for (uint64_t i = 0; i < n; i++) ring[(head + i) % cap] = 0;
+    /* the taken slots keep their ids (outside [head, head + length) they mean nothing,
+     * and a container's free skips ids that are not its children): a shadow reads them
+     * to know which requests an interrupted call carried (idl/recovery.py) */
     w[0] = (head + n) % cap;
     w[1] = length - n;
     *n_out = n;

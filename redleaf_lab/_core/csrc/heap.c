@@ -379,7 +379,7 @@ static uint32_t holder_of(rl_heap *h, rl_slot *s) {
 }
 
 static int rescue_locked(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t dead,
-                         uint32_t to, uint64_t *rescued_out) {
+                         uint32_t to, uint32_t type_id, uint64_t *rescued_out) {
     uint64_t rescued = 0;
     if (!owner_valid(dead) || !is_dead(h, dead)) return RL_EINVAL;
     int rc = check_destination(h, to);
@@ -387,6 +387,7 @@ static int rescue_locked(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t d
     for (uint64_t i = 0; i < n; i++) {
         rl_slot *s = resolve(h, ids[i]);
         if (!s || (s->flags & F_PENDING) || holder_of(h, s) != dead) continue;
+        if (type_id && s->type_id != type_id) continue;
         set_owner(h, s, to, 0); /* nested: its container's slot keeps a stale id, skipped */
         rescued++;
     }
@@ -395,9 +396,9 @@ static int rescue_locked(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t d
 }
 
 int rl_rescue(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t dead, uint32_t to,
-              uint64_t *rescued_out) {
+              uint32_t type_id, uint64_t *rescued_out) {
     if (n && !ids) return RL_EINVAL;
-    LOCKED(h, rescue_locked(h, ids, n, dead, to, rescued_out));
+    LOCKED(h, rescue_locked(h, ids, n, dead, to, type_id, rescued_out));
 }
 
 /* ---- view pins ---- */

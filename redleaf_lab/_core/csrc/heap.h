@@ -149,10 +149,11 @@ int rl_deque_put(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t *ids
 
 /* Rescue (shadows, before the reclaim of a killed domain `dead`): each of `ids` that
  * `dead` holds, at top level or nested at any depth in a container it owns, becomes a
- * top-level object of `to` (a live domain). Other ids (stale, pending free, held by
- * someone else) are skipped; *rescued_out counts the rescued ones. */
+ * top-level object of `to` (a live domain), if its type is `type_id` (0: any). Other
+ * ids (stale, pending free, held by someone else, of another type) are skipped;
+ * *rescued_out counts the rescued ones. */
 int rl_rescue(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t dead, uint32_t to,
-              uint64_t *rescued_out);
+              uint32_t type_id, uint64_t *rescued_out);
 
 /* View pins: a pinned object's memory is never reused, even after the object is freed or
  * reclaimed (its id goes stale at once); it returns to the arena at the last unpin.
