@@ -10,9 +10,9 @@ anything else is `Lost`). `register_recovery` replaces the rule of one method.
 
 Rescue (the batched fast path): copying every request before every call costs as much as
 the call. A `Rescue` rule instead records only where the call's requests sit (the two
-deques and their ring positions: no copy at all); if the domain crashes, the kernel calls the shadow before it
-reclaims the dead domain's heap (`Kernel.add_reclaim_hook`) and the shadow takes those
-requests back (`CoreHeap.rescue`: wherever the driver held them, top level or in its
+deques and their ring positions: no copy at all); if the domain crashes, the kernel
+calls the shadow before it reclaims the dead domain's heap (`Kernel.add_reclaim_hook`)
+and the shadow takes those requests back (`CoreHeap.rescue`: wherever the driver held them, top level or in its
 containers). The retry gets new deques holding the same requests in the same order:
 nothing is copied, nothing is lost. `BDev.submit_and_poll` uses it. It trusts the
 driver not to have rewritten a write request's data before it crashed (the copying

@@ -26,11 +26,14 @@ moved `RRef[L]` is copied before the call and re-created from the copy; a moved
 `RRefDeque[L, N]` is copied before the call (taken out as one handle-free batch,
 one bulk gather of its elements, put back) and re-created after (new deque, new
 RRefs, same contents, same order); any other moved value cannot be rebuilt, so
-the call fails with RpcError after the restart. `register_recovery` replaces
-the rule of one method; `BDev` registers its own: `read` gets a fresh zeroed
-buffer (no copy), `submit_and_poll` copies the in-flight requests (data only
-for writes, read buffers are zeroed) and the collect deque, so a retried batch
-loses no acknowledged write and returns no stale data.
+the call fails with RpcError after the restart. The rules live in
+idl/recovery.py; `register_recovery` replaces the rule of one method. `BDev`
+registers its own: `read` gets a fresh zeroed buffer (no copy), and
+`submit_and_poll` *rescues* its in-flight requests instead of copying them: the
+shadow records where they sit, the kernel runs the shadow's reclaim hook after
+the dead driver's devices are quiesced and before its heap is reclaimed, and the
+registry hands the requests back (`shadow-rescue` event), so a retried batch
+carries the same requests, loses no acknowledged write and returns no stale data.
 
 Retrying assumes the method is idempotent against the domain's surviving state
 (true for block I/O on a store that outlives the driver).
@@ -38,7 +41,8 @@ Retrying assumes the method is idempotent against the domain's surviving state
 Statistics (`shadow.shadow_stats`): restarts, retries, recoveries, give-ups and
 the recovery time of every recovered call (crash timestamp -> the retry's
 return). Events on the kernel bus: `shadow-restart`, `shadow-recovered`
-(with `recovery_ns`), `shadow-gave-up` (with `reason`).
+(with `recovery_ns`), `shadow-gave-up` (with `reason`), `shadow-rescue` (with
+`requests`).
 
 Threads: any number of threads may call a shadow. Restarts are serialized by
 one lock per shadow; a thread that finds the domain already restarted by
