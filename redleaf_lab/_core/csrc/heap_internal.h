@@ -70,6 +70,12 @@ static inline rl_slot *resolve(rl_heap *h, uint64_t id) {
     return s;
 }
 
+/* the per-owner counters, or NULL if the owner's page was never made */
+static inline owner_count *owner_counter(const rl_heap *h, uint32_t owner) {
+    owner_count *page = h->owner_pages[owner >> OWNER_PAGE_BITS];
+    return page ? &page[owner & ((1u << OWNER_PAGE_BITS) - 1u)] : NULL;
+}
+
 /* heap.c, for bulk.c (mutex held): rl_free / rl_free_if_live (quiet) without the lock */
 int rl_free_locked(rl_heap *h, uint64_t id, int quiet);
 
