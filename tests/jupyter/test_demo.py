@@ -27,6 +27,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path
 
 def test_demo_json_reports_recovery_without_losses(demo: tuple[dict[str, Any], Path]) -> None:
     result, _out = demo
+    print(json.dumps({k: v for k, v in result.items() if k not in ("domains", "calls")},
+                     indent=1, default=str))  # shown if an assertion below fails
     block = result["drivers"]["membdev"]
     assert block["crashes"] >= 2 and block["restarts"] == block["crashes"]
     assert block["recoveries"] >= 1 and block["recovery_ms_p50"] > 0
