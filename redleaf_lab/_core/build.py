@@ -88,7 +88,11 @@ def build_in_place(factory: Callable[[bool], FFI] = make_builder, verbose: bool 
     with tempfile.TemporaryDirectory(prefix="redleaf-cffi-") as scratch:
         built = factory(False).compile(tmpdir=scratch, verbose=verbose)
         target = os.path.join(HERE, os.path.basename(built))
-        shutil.copyfile(built, target)
+        # a new file renamed over the old one: processes that have the old module loaded
+        # keep its inode (overwriting it in place crashed them with SIGBUS)
+        staged = target + ".new"
+        shutil.copyfile(built, staged)
+        os.replace(staged, target)
     return target
 
 
