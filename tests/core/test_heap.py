@@ -28,24 +28,7 @@ from redleaf_lab.errors import (
     NotOwnerError,
     StaleRefError,
 )
-
-ROOT = core.OWNER_ROOT
-NESTED = core.OWNER_NESTED
-
-
-def small_heap(arena_bytes: int = 64 << 20, max_objects: int = 1 << 16) -> CoreHeap:
-    return CoreHeap(arena_bytes=arena_bytes, max_objects=max_objects)
-
-
-def address(ptr: object) -> int:
-    return int(core.ffi.cast("uintptr_t", ptr))
-
-
-def slots_of(heap: CoreHeap, container: int) -> np.ndarray:
-    info = heap.lookup(container)
-    words = np.frombuffer(heap.buffer(container, info.size), dtype=np.uint64)
-    return words[info.child_offset // 8 :]
-
+from tests.core.heap_helpers import NESTED, ROOT, address, slots_of, small_heap
 
 # ---- allocator ----
 

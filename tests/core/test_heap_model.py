@@ -12,24 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from redleaf_lab._core import heap as core
-from redleaf_lab._core.heap import CoreHeap
 from redleaf_lab.errors import (
     HeapError,
 )
-
-ROOT = core.OWNER_ROOT
-NESTED = core.OWNER_NESTED
-
-
-def small_heap(arena_bytes: int = 64 << 20, max_objects: int = 1 << 16) -> CoreHeap:
-    return CoreHeap(arena_bytes=arena_bytes, max_objects=max_objects)
-
-
-def slots_of(heap: CoreHeap, container: int) -> np.ndarray:
-    info = heap.lookup(container)
-    words = np.frombuffer(heap.buffer(container, info.size), dtype=np.uint64)
-    return words[info.child_offset // 8 :]
-
+from tests.core.heap_helpers import NESTED, ROOT, slots_of, small_heap
 
 # ---- model-based test ----
 

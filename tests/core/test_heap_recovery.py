@@ -12,26 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from redleaf_lab._core import heap as core
-from redleaf_lab._core.heap import CoreHeap
 from redleaf_lab.errors import DeadDomainError, HeapError, StaleRefError
-
-ROOT = core.OWNER_ROOT
-NESTED = core.OWNER_NESTED
-
-
-def small_heap() -> CoreHeap:
-    return CoreHeap(arena_bytes=64 << 20, max_objects=1 << 16)
-
-
-def address(ptr: object) -> int:
-    return int(core.ffi.cast("uintptr_t", ptr))
-
-
-def slots_of(heap: CoreHeap, container: int) -> np.ndarray:
-    info = heap.lookup(container)
-    words = np.frombuffer(heap.buffer(container, info.size), dtype=np.uint64)
-    return words[info.child_offset // 8 :]
+from tests.core.heap_helpers import NESTED, ROOT, address, slots_of, small_heap
 
 
 def test_a_view_pin_keeps_reclaimed_memory_out_of_reuse() -> None:
