@@ -72,7 +72,7 @@ class RRefBatch:
         self._heap = heap
         self._hp = heap.handle
         self._layout = layout
-        self._spent: Any = ""
+        self._spent: Any = None  # the container it was put into
         self._n = len(ids)
         raw = lib.rl_batch_new(self._hp, _from_buffer("uint64_t[]", ids), len(ids), owner)
         if raw == ffi.NULL:
@@ -94,7 +94,7 @@ class RRefBatch:
         self._heap = heap
         self._hp = heap.handle
         self._layout = layout
-        self._spent = ""
+        self._spent = None
         rc = _rl_batch_take(raw, deque_id, limit)
         if rc:
             self._n = 0
@@ -119,7 +119,7 @@ class RRefBatch:
     @property
     def live(self) -> bool:
         """False once the batch was put into a container."""
-        return not self._spent
+        return self._spent is None
 
     def ids(self) -> npt.NDArray[np.uint64]:
         """The objects' registry ids (a read-only copy, for diagnostics)."""
@@ -128,7 +128,7 @@ class RRefBatch:
         return ids
 
     def __repr__(self) -> str:
-        state = f"put into {self._where()}" if self._spent else "live"
+        state = "live" if self._spent is None else f"put into {self._where()}"
         return f"<RRefBatch[{self._layout.name}] {self._n} objects, {state}>"
 
     # -- fields ----------------------------------------------------------------------
@@ -171,7 +171,7 @@ class RRefBatch:
 
     # -- internals (containers) ----------------------------------------------------------
     def _field(self, field: str | None) -> tuple[np.dtype[Any], int]:
-        if self._spent:
+        if self._spent is not None:
             raise StaleRefError(f"{self!r}: this batch was put into {self._where()}")
         if field is None:
             return self._layout.dtype, 0
@@ -182,13 +182,5 @@ class RRefBatch:
         return dtype, int(offset)
 
     def _where(self) -> str:
-        """Where the batch went: a container handle (named by kind and id) or a text."""
-        spent = self._spent
-        if isinstance(spent, str):
-            return spent
-        return f"{type(spent).__name__} 0x{spent._id:x}"
-
-    def _spend(self, where: Any) -> None:
-        """The objects moved into `where`: dropping the batch frees nothing any more."""
-        lib.rl_batch_disarm(self._token)
-        self._spent = where
+        """Where the batch went: the container handle, named by kind and id."""
+        return f"{type(self._spent).__name__} 0x{self._spent._id:x}"

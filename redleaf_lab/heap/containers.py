@@ -280,7 +280,7 @@ class RRefDeque(_SlotContainer):
         or nothing: if they do not all fit, raise ValueError and leave the batch live."""
         if not isinstance(batch, RRefBatch) or batch._layout is not self._element:
             raise TypeError(f"RRefDeque[{self._element.name}] cannot hold {batch!r}")
-        if batch._spent:
+        if batch._spent is not None:  # (a container's truth is its length: test for None)
             raise StaleRefError(f"{batch!r} cannot be put again")
         rc = _rl_batch_put(batch._token, self._id, current_owner_id(), _NULL)
         if rc:  # nothing changed: ask again, naming the bad item this time

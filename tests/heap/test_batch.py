@@ -154,3 +154,19 @@ def test_a_crashed_owner_loses_the_batch_to_reclaim(kernel):
     del batch
     gc.collect()
     assert heap.stats().live_objects == live - 3 + 1 and keep.valid and len(dq) == 1
+
+
+def test_a_batch_put_into_a_deque_that_is_now_empty_is_still_spent(kernel):
+    """Being spent must not depend on where the batch went (an empty deque is falsy)."""
+    dq = requests([1, 2])
+    batch = dq.take_batch()
+    other = RRefDeque.new(BlkReq, 4)
+    other.put_batch(batch)
+    again = other.take_batch()  # `other` is empty now
+    assert not batch.live and len(other) == 0
+    with pytest.raises(StaleRefError, match="put into RRefDeque"):
+        dq.put_batch(batch)
+    with pytest.raises(StaleRefError):
+        batch.get("block")
+    dq.put_batch(again)
+    assert len(dq) == 2

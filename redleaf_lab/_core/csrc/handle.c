@@ -72,8 +72,6 @@ uint64_t rl_batch_len(rl_batch *b) { return b->n; }
 
 const uint64_t *rl_batch_ids(rl_batch *b) { return b->ids; }
 
-void rl_batch_disarm(rl_batch *b) { b->n = 0; }
-
 void rl_batch_drop(rl_batch *b) {
     if (!b) return;
     if (b->n) rl_free_owned_bulk(b->heap, b->ids, b->n, b->owner);

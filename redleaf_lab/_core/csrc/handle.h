@@ -49,7 +49,6 @@ int rl_batch_take(rl_batch *b, uint64_t deque, uint64_t limit);
 int rl_batch_put(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t *bad_index);
 uint64_t rl_batch_len(rl_batch *b);
 const uint64_t *rl_batch_ids(rl_batch *b);
-void rl_batch_disarm(rl_batch *b);
 void rl_batch_drop(rl_batch *b);
 
 typedef struct rl_view_pin rl_view_pin;
