@@ -37,14 +37,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .._core import ffi
-from .._core.heap import CoreHeap
+from .._core.heap import OWNER_ROOT, CoreHeap  # root: trusted code (kernel, tests)
 from ..errors import DeviceRevokedError
 from ..heap.layout import Layout
 from ..heap.rref import ViewExporter, pin_object
 from ..kernel.context import current_owner_id
 
 PAGE = 4096
-OWNER_ROOT = 1  # the trusted root context (kernel, tests, notebooks)
 REVOKED = -1  # bound to no domain: the driver crashed or stopped
 DMA_MEMORY = Layout.scalar("dma-memory", np.uint8)
 
