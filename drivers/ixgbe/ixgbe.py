@@ -123,7 +123,6 @@ from .ring import RxRing, TxRing
 RING_SIZE = 512
 QUEUE = 0
 RX_BUFFER_KIB = 2  # SRRCTL.BSIZEPACKET: frames are at most MAX_FRAME (jumbo off), < 2 KiB
-FRAME_SPAN = np.uint32(MAX_FRAME - MIN_FRAME)
 WAIT_S = 2.0  # bound on each wait for a bit the datasheet says the NIC sets
 
 
@@ -188,7 +187,7 @@ class IxgbeDriver:
         self._init_rx()
         self._init_tx()
         self._rx = RxRing(dev, QUEUE, self._ring_size)
-        self._tx = TxRing(dev, QUEUE, self._ring_size)
+        self._tx = TxRing(dev, QUEUE, self._ring_size, MIN_FRAME, MAX_FRAME)
         self._start_rx()
         self._start_tx()
         # §8.2.3.7.1: accept broadcasts; promiscuous (unicast + multicast) by default
@@ -271,16 +270,16 @@ class IxgbeDriver:
             done = 0
             for batch in ring.received(n):  # usually one batch, as it was lent
                 size = len(batch)
-                batch.set("len", lengths if size == n else lengths[done : done + size])
-                collect.put_batch(batch)  # one registry call, no handle per packet
+                # set the lengths and append: one registry call, no handle per packet
+                collect.put_batch(batch, "len", lengths if size == n else lengths[done : done + size])
                 done += size
             n = done  # frames of a batch not wholly received yet go at the next call
         have = len(packets) if ring.room else 0
         while have and ring.room:
             # lend in pieces of at most what `collect` holds, so each comes back whole
-            fresh = packets.take_batch(min(ring.room, chunk, have))
-            have -= len(fresh)
-            ring.arm(fresh, fresh.iovas("data"))
+            fresh, iovas = packets.take_batch_iovas(min(ring.room, chunk, have), "data")
+            have -= len(iovas)
+            ring.arm(fresh, iovas)
         self._dev.write32(RDT(QUEUE), ring.tail)  # one tail write per batch (§7.1.9)
         return (n, packets, collect)
 
@@ -293,19 +292,18 @@ class IxgbeDriver:
         sent = 0
         if ring.room and len(packets):
             # at most what `collect` holds: a sent batch must fit there in one piece
-            frames = packets.take_batch(min(ring.room, collect.capacity))
+            frames, iovas = packets.take_batch_iovas(min(ring.room, collect.capacity), "data")
             lengths = frames.get("len")
-            # one check for both bounds: the unsigned subtraction wraps for short frames
-            if ((lengths - MIN_FRAME) > FRAME_SPAN).any():
+            words = ring.descriptor_words(lengths)  # also checks MIN_FRAME..MAX_FRAME
+            if words is None:
                 self._reject(frames, lengths, packets, collect)
-            iovas = frames.iovas("data")
-            ring.post(frames, iovas, lengths)  # the ring keeps the batch: no deque move
+            ring.post(frames, iovas, words)  # the ring keeps the batch: no deque move
             self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
             sent = len(iovas)
         return (sent, packets, collect)
 
     def _reject(self, frames, lengths, packets, collect) -> None:
-        bad = int(np.flatnonzero((lengths - MIN_FRAME) > FRAME_SPAN)[0])
+        bad = int(np.flatnonzero((lengths < MIN_FRAME) | (lengths > MAX_FRAME))[0])
         packets.put_batch(frames)
         packets.drop()  # the caller will not get these deques back: free them, no leak
         collect.drop()

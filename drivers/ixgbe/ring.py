@@ -23,8 +23,9 @@ RDT == RDH means "no descriptor").
   `arm(batch, iovas)` writes read-format descriptors (packet address, header address
   0, which clears DD) after the window and keeps the batch.
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
-  back, RS is set on every descriptor); `post(batch, iovas, lengths)` writes advanced
-  data descriptors after the window and keeps the batch; `sent_batches(n, room)`
+  back, RS is set on every descriptor); `descriptor_words(lengths)` builds the second
+  quadwords and checks the lengths with one table lookup; `post(batch, iovas, words)`
+  writes advanced data descriptors after the window and keeps the batch; `sent_batches(n, room)`
   returns the oldest batches that are wholly sent and fit in `room`, and forgets them.
 The caller writes the tail register once per batch.
 
@@ -56,20 +57,31 @@ from .regs import (
 )
 
 RX_DONE = RX_STAT_DD | RX_STAT_EOP
-LENGTH_TWICE = np.uint64(1 + (1 << (32 + TX_PAYLEN_SHIFT)))  # length into dword 2 and 3
-TX_WORD_CMD = np.uint64(TX_CMD_ONE_BUFFER)
+
+
+def _tx_words(min_frame: int, max_frame: int) -> np.ndarray:
+    """The second quadword of a TX data descriptor for every frame length 0..max_frame:
+    dword 2 = length | DTYP | DCMD, dword 3 = PAYLEN << 14 (its DD bit 0 starts clear).
+    The fields do not overlap (length < 2^16). Lengths below min_frame get 0, which no
+    valid length has: one table lookup per batch builds the words and checks the lengths
+    (an index past max_frame raises IndexError)."""
+    lengths = np.arange(max_frame + 1, dtype=np.uint64)
+    words = lengths * np.uint64(1 + (1 << (32 + TX_PAYLEN_SHIFT))) + np.uint64(TX_CMD_ONE_BUFFER)
+    words[:min_frame] = 0
+    return words
 
 
 class Ring:
     """What RX and TX rings share: memory, views, the armed window."""
 
-    def __init__(self, device, queue: int, size: int) -> None:
+    def __init__(self, device, queue: int, size: int, status_dword: int) -> None:
         self.queue = queue
         self.size = size
         self.mem = device.dma_alloc(size * DESC_BYTES)
         self.d64 = self.mem.array.view(np.uint64).reshape(size, 2)
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
         self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
+        self.status = self.d32[:, status_dword]  # of the writeback format
         self.oldest = 0  # first armed slot: the next descriptor the NIC completes
         self.count = 0  # armed slots (buffers held), kept here to save a registry call
 
@@ -99,7 +111,8 @@ class Ring:
 
 class RxRing(Ring):
     def __init__(self, device, queue: int, size: int) -> None:
-        super().__init__(device, queue, size)
+        super().__init__(device, queue, size, RX_STATUS_DWORD)
+        self.lengths = self.d16[:, RX_LENGTH_WORD]
         self.split = RRefDeque.new(Packet, size)  # the oldest armed buffers, if a batch split
         self.in_split = 0  # how many (len(split), without a registry call)
         self.batches = deque()  # the other armed buffers, as the batches they came in
@@ -137,7 +150,7 @@ class RxRing(Ring):
         window = min(self.count, limit)
         if window <= 0:
             return 0, []
-        column = self.d32[:, RX_STATUS_DWORD]
+        column = self.status
         last = (self.oldest + window - 1) % self.size
         if column[last] and self.oldest + window <= self.size:
             # the NIC writes back in ring order: the last one written means all are (the
@@ -171,9 +184,9 @@ class RxRing(Ring):
                              "(no EOP) or a writeback without DD")
         runs = self.runs(self.oldest, n)
         if len(runs) == 1:  # a view: the caller copies it (RRefBatch.set) before re-arming
-            lengths = self.d16[self.oldest : self.oldest + n, RX_LENGTH_WORD]
+            lengths = self.lengths[self.oldest : self.oldest + n]
         else:
-            lengths = np.concatenate([self.d16[s : s + c, RX_LENGTH_WORD] for s, c in runs])
+            lengths = np.concatenate([self.lengths[s : s + c] for s, c in runs])
         return n, lengths
 
     def arm(self, batch, iovas) -> None:
@@ -193,9 +206,19 @@ class RxRing(Ring):
 
 
 class TxRing(Ring):
-    def __init__(self, device, queue: int, size: int) -> None:
-        super().__init__(device, queue, size)
+    def __init__(self, device, queue: int, size: int, min_frame: int, max_frame: int) -> None:
+        super().__init__(device, queue, size, TX_STATUS_DWORD)
+        self.words = _tx_words(min_frame, max_frame)
         self.batches = deque()  # the posted batches, oldest first (handle-free, ours)
+
+    def descriptor_words(self, lengths):
+        """The second descriptor quadword of each frame, or None if a length is outside
+        min_frame..max_frame."""
+        try:
+            words = self.words.take(lengths)
+        except IndexError:  # longer than max_frame
+            return None
+        return words if words.all() else None
 
     def sent_batches(self, done: int, room: int) -> list:
         """The oldest batches whose frames are all among the `done` sent ones and that fit
@@ -217,7 +240,7 @@ class TxRing(Ring):
         window = min(self.count, limit)
         if window <= 0:
             return 0
-        column = self.d32[:, TX_STATUS_DWORD]
+        column = self.status
         if column[(self.oldest + window - 1) % self.size] & TX_STAT_DD:
             return window  # written back in ring order: the last one sent means all are
         n = 0
@@ -230,16 +253,13 @@ class TxRing(Ring):
             break
         return n
 
-    def post(self, batch, iovas, lengths) -> None:
-        """Advanced data descriptors (§7.2.3.2.4), one buffer per frame, RS on each; the
-        ring keeps `batch` until all of it was sent."""
+    def post(self, batch, iovas, words) -> None:
+        """Advanced data descriptors (§7.2.3.2.4), one buffer per frame, RS on each: the
+        buffer addresses and the second quadwords (`tx_words` of the lengths); the ring
+        keeps `batch` until all of it was sent."""
         n = len(iovas)
         if n > self.room:
             raise IxgbeError(f"tx queue {self.queue}: {n} frames for {self.room} free slots")
-        # dword 2: length | DTYP | DCMD; dword 3: PAYLEN << 14 (its DD bit 0 starts clear).
-        # The fields do not overlap (length < 2^16), so one multiply-add builds both.
-        words = np.multiply(lengths, LENGTH_TWICE, dtype=np.uint64)
-        words += TX_WORD_CMD
         done = 0
         for slot, count in self.runs(self.tail, n):
             ring = self.d64[slot : slot + count]

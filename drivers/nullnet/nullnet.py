@@ -26,8 +26,9 @@ class NullNet:
         batch = packets.take_batch(collect.capacity - len(collect))
         n = len(batch)
         if n and not tx:
-            batch.set("len", FRAME)
-        collect.put_batch(batch)
+            collect.put_batch(batch, "len", FRAME)  # set the lengths and append: one call
+        else:
+            collect.put_batch(batch)
         if tx:
             self._counts[1] += n
         else:

@@ -55,6 +55,8 @@ _rl_iova_bulk = lib.rl_iova_bulk
 _rl_batch_drop = lib.rl_batch_drop
 _rl_batch_reserve = lib.rl_batch_reserve
 _rl_batch_take = lib.rl_batch_take
+_rl_batch_take_iovas = lib.rl_batch_take_iovas
+_NULL = ffi.NULL
 _rl_batch_len = lib.rl_batch_len
 
 
@@ -82,10 +84,12 @@ class RRefBatch:
 
     @classmethod
     def take(cls, heap: CoreHeap, deque_id: int, layout: Layout, owner: int,
-             limit: int) -> RRefBatch:
+             limit: int, iova_field: str | None = None
+             ) -> tuple[RRefBatch, npt.NDArray[np.uint64] | None]:
         """Up to `limit` objects from the front of deque `deque_id` (trusted callers:
         RRefDeque.take_batch): an empty drop token is armed first, then one registry call
-        (csrc/deque.c) moves the objects out and records them in it."""
+        (csrc/deque.c) moves the objects out and records them in it. With `iova_field`,
+        the same call also gives the IOVA of that field of each object (else None)."""
         raw = _rl_batch_reserve(heap.handle, limit, owner)
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate a drop token for a batch of {limit}")
@@ -95,13 +99,22 @@ class RRefBatch:
         self._hp = heap.handle
         self._layout = layout
         self._spent = None
-        rc = _rl_batch_take(raw, deque_id, limit)
+        self._n = 0
+        iovas = None
+        if iova_field is None:
+            rc = _rl_batch_take(raw, deque_id, limit)
+        else:
+            dtype, offset = layout.field(iova_field)
+            iovas = np.empty(limit, dtype=np.uint64)
+            rc = _rl_batch_take_iovas(raw, deque_id, limit, offset, dtype.itemsize,
+                                      _from_buffer("uint64_t[]", iovas))
         if rc:
-            self._n = 0
             check(rc, deque_id, heap, "take_batch")
-        self._n = int(_rl_batch_len(raw))
+        n = self._n = int(_rl_batch_len(raw))
         self._cids = lib.rl_batch_ids(raw)
-        return self
+        if iovas is not None and n < limit:
+            iovas = iovas[:n]
+        return self, iovas
 
     # -- identity ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -137,11 +150,10 @@ class RRefBatch:
         (n,) plus the field's own shape. One registry call."""
         dtype, offset = self._field(field)
         out = np.empty(self._n, dtype=dtype)
-        bad = _new_bad("uint64_t *")
         rc = _rl_gather(self._hp, self._cids, self._n, offset, dtype.itemsize,
-                        current_owner_id(), _from_buffer(out), bad)
+                        current_owner_id(), _from_buffer(out), _NULL)
         if rc:
-            self._heap._raise_bulk(rc, self._ids, bad[0], f"batch get {field!r}")
+            self._fail(_rl_gather, offset, dtype.itemsize, _from_buffer(out), f"batch get {field!r}")
         return out
 
     def set(self, field: str | None, values: npt.ArrayLike) -> None:
@@ -151,35 +163,39 @@ class RRefBatch:
         n = self._n
         src = np.empty((n, *dtype.shape), dtype=dtype.base)  # a private copy: no aliasing
         src[...] = values
-        bad = _new_bad("uint64_t *")
         rc = _rl_scatter(self._hp, self._cids, n, offset, dtype.itemsize, current_owner_id(),
-                         _from_buffer(src), bad)
+                         _from_buffer(src), _NULL)
         if rc:
-            self._heap._raise_bulk(rc, self._ids, bad[0], f"batch set {field!r}")
+            self._fail(_rl_scatter, offset, dtype.itemsize, _from_buffer(src), f"batch set {field!r}")
 
     def iovas(self, field: str | None = None) -> npt.NDArray[np.uint64]:
         """The device address (IOVA) of `field` (the whole object if None) in every object;
         the registry checks the whole field lies inside each object. One registry call."""
         dtype, offset = self._field(field)
         out = np.empty(self._n, dtype=np.uint64)
-        bad = _new_bad("uint64_t *")
         rc = _rl_iova_bulk(self._hp, self._cids, self._n, offset, dtype.itemsize,
-                           current_owner_id(), _from_buffer("uint64_t[]", out), bad)
+                           current_owner_id(), _from_buffer("uint64_t[]", out), _NULL)
         if rc:
-            self._heap._raise_bulk(rc, self._ids, bad[0], f"batch iovas {field!r}")
+            self._fail(_rl_iova_bulk, offset, dtype.itemsize,
+                       _from_buffer("uint64_t[]", out), f"batch iovas {field!r}")
         return out
 
     # -- internals (containers) ----------------------------------------------------------
     def _field(self, field: str | None) -> tuple[np.dtype[Any], int]:
         if self._spent is not None:
             raise StaleRefError(f"{self!r}: this batch was put into {self._where()}")
-        if field is None:
-            return self._layout.dtype, 0
-        fields = self._layout.dtype.fields
-        if fields is None or field not in fields:
-            raise KeyError(f"layout {self._layout.name} has no field {field!r}")
-        dtype, offset = fields[field][:2]
-        return dtype, int(offset)
+        return self._layout.field(field)
+
+    def _fail(self, call: Any, offset: int, width: int, cbuf: Any, what: str) -> None:
+        """A bulk call failed (and changed nothing): call it again with an error cell, so
+        the error names the bad object (the fast path passes none), and raise. (If the
+        second call succeeds, a garbage collection in between released a borrow: it did
+        the work, and there is nothing to raise.)"""
+        bad = _new_bad("uint64_t *")
+        rc = call(self._hp, self._cids, self._n, offset, width, current_owner_id(),
+                  cbuf, bad)
+        if rc:
+            self._heap._raise_bulk(rc, self._ids, bad[0], what)
 
     def _where(self) -> str:
         """Where the batch went: the container handle, named by kind and id."""

@@ -40,9 +40,10 @@ from types import GenericAlias
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .._core import ffi, lib
-from .._core.heap import EFULL, CoreHeap
+from .._core.heap import EFULL, CoreHeap, check
 from ..errors import HeapError, StaleRefError
 from ..kernel.context import current_owner_id
 from .batch import RRefBatch
@@ -50,6 +51,10 @@ from .layout import CONTAINER_SLOTS, VEC_STORAGE, Layout
 from .rref import HeapObject, RRef, current_heap, make_exporter, pin_object
 
 _rl_batch_put = lib.rl_batch_put
+_rl_batch_put_field = lib.rl_batch_put_field
+_rl_deque_fields = lib.rl_deque_fields
+_rl_deque_len = lib.rl_deque_len
+_from_buffer = ffi.from_buffer
 _new_index = ffi.new
 _NULL = ffi.NULL
 
@@ -183,8 +188,11 @@ class RRefDeque(_SlotContainer):
         return dq
 
     def __len__(self) -> int:
-        self._require_owned()
-        return int(self._header[1])
+        length: int = _rl_deque_len(self._hp, self._id, current_owner_id())
+        if length < 0:
+            self._require_owned()  # raises the clear error
+            check(-length, self._id, self._heap, "len")
+        return length
 
     def push_back(self, ref: RRef) -> RRef | None:
         me = self._require_owned()
@@ -266,26 +274,56 @@ class RRefDeque(_SlotContainer):
         """Take up to `limit` items (all by default) out as ONE handle-free `RRefBatch`
         (heap/batch.py), owned by the calling domain: one registry call (csrc/deque.c
         reads the ring, detaches the items and advances the head at once), no handles."""
+        return self._take(limit, None)[0]
+
+    def take_batch_iovas(self, limit: int | None, field: str | None
+                         ) -> tuple[RRefBatch, npt.NDArray[np.uint64]]:
+        """`take_batch(limit)`, and the device address (IOVA) of `field` in each taken
+        object, from the same registry call: the zero-copy DMA idiom (take free buffers,
+        write their addresses into descriptors) without a second call."""
+        batch, iovas = self._take(limit, field)
+        assert iovas is not None
+        return batch, iovas
+
+    def _take(self, limit: int | None, iova_field: str | None
+              ) -> tuple[RRefBatch, npt.NDArray[np.uint64] | None]:
         me = current_owner_id()
         cap = self._capacity
         n = cap if limit is None else max(0, min(limit, cap))
         try:
-            return RRefBatch.take(self._heap, self._id, self._element, me, n)
+            return RRefBatch.take(self._heap, self._id, self._element, me, n, iova_field)
         except HeapError:
             self._require_owned()  # the clearer error: moved away, not ours, freed
             raise
 
-    def put_batch(self, batch: RRefBatch) -> None:
+    def put_batch(self, batch: RRefBatch, field: str | None = None,
+                  values: npt.ArrayLike | None = None) -> None:
         """Append every item of `batch` (one registry call); the batch is then spent. All
-        or nothing: if they do not all fit, raise ValueError and leave the batch live."""
+        or nothing: if they do not all fit, raise ValueError and leave the batch live.
+        With `field`, first write `values` into that field of every item (as
+        `RRefBatch.set`), in the same call; if the put then fails, the field stays
+        written (and the batch live)."""
         if not isinstance(batch, RRefBatch) or batch._layout is not self._element:
             raise TypeError(f"RRefDeque[{self._element.name}] cannot hold {batch!r}")
         if batch._spent is not None:  # (a container's truth is its length: test for None)
             raise StaleRefError(f"{batch!r} cannot be put again")
-        rc = _rl_batch_put(batch._token, self._id, current_owner_id(), _NULL)
+        if field is None:
+            rc = _rl_batch_put(batch._token, self._id, current_owner_id(), _NULL)
+        else:
+            if values is None:
+                raise TypeError(f"put_batch: field {field!r} needs values")
+            dtype, offset = self._element.field(field)
+            src = np.empty((len(batch), *dtype.shape), dtype=dtype.base)  # a private copy
+            src[...] = values
+            rc = _rl_batch_put_field(batch._token, self._id, current_owner_id(), offset,
+                                     dtype.itemsize, _from_buffer(src), _NULL)
+            if rc:  # the write or the put failed: do them apart, for the precise error
+                batch.set(field, src)
+                rc = _rl_batch_put(batch._token, self._id, current_owner_id(), _NULL)
         if rc:  # nothing changed: ask again, naming the bad item this time
             bad = _new_index("uint64_t *")
-            rc = _rl_batch_put(batch._token, self._id, current_owner_id(), bad) or rc
+            rc = _rl_batch_put(batch._token, self._id, current_owner_id(), bad)
+        if rc:
             self._require_owned()
             if rc == EFULL:
                 free = self._capacity - int(self._header[1])
@@ -294,6 +332,37 @@ class RRefDeque(_SlotContainer):
             self._heap._raise_bulk(rc, batch.ids(), bad[0], f"put_batch into 0x{self._id:x}",
                                    self._id)
         batch._spent = self  # disarmed in C: the deque holds the objects now
+
+    # -- fields of the items, where they are -------------------------------------------
+    def get(self, field: str | None = None) -> np.ndarray:
+        """A new array holding `field` (the whole item if None) of every item, front
+        first, read in place (no move): shape (len,) plus the field's shape. One registry
+        call; the deque's owner only."""
+        dtype, offset = self._element.field(field)
+        out = np.empty(int(self._header[1]), dtype=dtype)
+        self._fields(offset, dtype.itemsize, out, 0, f"get {field!r}")
+        return out
+
+    def set(self, field: str | None, values: npt.ArrayLike) -> None:
+        """Write `values` (broadcast to (len,) plus the field's shape) into `field` of every
+        item, in place. One registry call; nothing is written if an item is borrowed."""
+        dtype, offset = self._element.field(field)
+        src = np.empty((int(self._header[1]), *dtype.shape), dtype=dtype.base)
+        src[...] = values  # a private copy: `values` may alias the items
+        self._fields(offset, dtype.itemsize, src, 1, f"set {field!r}")
+
+    def _fields(self, offset: int, width: int, buf: np.ndarray, write: int, what: str) -> None:
+        rc = _rl_deque_fields(self._hp, self._id, current_owner_id(), offset, width,
+                              _from_buffer(buf), len(buf), write, _NULL)
+        if rc:  # nothing changed: ask again, naming the bad item
+            bad = _new_index("uint64_t *")
+            rc = _rl_deque_fields(self._hp, self._id, current_owner_id(), offset, width,
+                                  _from_buffer(buf), len(buf), write, bad)
+            if rc:
+                self._require_owned()
+                positions = self._ring(int(self._header[0]), len(buf))
+                self._heap._raise_bulk(rc, self._slots[positions], bad[0],
+                                       f"RRefDeque 0x{self._id:x} {what}", self._id)
 
     def __iter__(self) -> Any:
         raise TypeError("iterate with pop_front()/pop_many(): items move out of the deque")

@@ -33,7 +33,7 @@ class Layout:
     _by_id: ClassVar[dict[int, Layout]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    __slots__ = ("dtype", "name", "size", "type_id")
+    __slots__ = ("_fields", "dtype", "name", "size", "type_id")
 
     def __init__(self, name: str, dtype: Any) -> None:
         dt = np.dtype(dtype)
@@ -45,6 +45,20 @@ class Layout:
         self.dtype = dt
         self.size = int(dt.itemsize)
         self.type_id = 0
+        self._fields: dict[str | None, tuple[np.dtype[Any], int]] = {None: (dt, 0)}
+
+    def field(self, name: str | None) -> tuple[np.dtype[Any], int]:
+        """(dtype, byte offset) of field `name` (the whole element for None); KeyError if
+        the layout has no such field. Looked up once, then cached (the hot paths ask
+        for the same fields on every batch)."""
+        found = self._fields.get(name)
+        if found is None:
+            fields = self.dtype.fields
+            if fields is None or name not in fields:
+                raise KeyError(f"layout {self.name} has no field {name!r}")
+            dtype, offset = fields[name][:2]
+            found = self._fields[name] = (dtype, int(offset))
+        return found
 
     # -- declaration -------------------------------------------------------
     @classmethod

@@ -163,11 +163,9 @@ TOUCH = np.uint64(1 << 48)  # the first byte of the source MAC address (frame by
 
 
 def touch(dq: RRefDeque) -> None:
-    """Change one byte of every packet in `dq` (as ixy-fwd does): one gather, one scatter."""
-    batch = dq.take_batch()
-    if len(batch):
-        batch.set("head", batch.get("head") + TOUCH)
-    dq.put_batch(batch)
+    """Change one byte of every packet in `dq` (as ixy-fwd does): one gather and one
+    scatter, on the packets where they are."""
+    dq.set("head", dq.get("head") + TOUCH)
 
 
 class Forwarder:

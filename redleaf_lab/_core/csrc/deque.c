@@ -12,9 +12,18 @@
  * (RL_EINVAL) and nothing changes.
  *
  * Interface: rl_deque_take moves up to `limit` children from the front out to `owner`
- * (who must own the deque); rl_deque_put appends `n` objects of `owner`, all or nothing
- * (RL_EFULL if they do not fit, with *bad_index = RL_NO_INDEX). Locking: the heap mutex.
+ * (who must own the deque); rl_deque_take_iovas does the same and also gives the device
+ * address (IOVA) of one field of each (the zero-copy DMA idiom: take free buffers, put
+ * their addresses in descriptors), refusing before anything moves if the field does not
+ * fit an object; rl_deque_put appends `n` objects of `owner`, all or nothing (RL_EFULL if
+ * they do not fit, with *bad_index = RL_NO_INDEX); rl_deque_fields reads or writes one
+ * field of every object in the deque where it is (no move; its owner acts through the
+ * deque, as RedLeaf code indexes an RRefDeque it owns), all or nothing, as bulk.c does for
+ * top-level objects; rl_deque_len is the length, for the owner only (else -error).
+ * Locking: the heap mutex.
  */
+#include <string.h>
+
 #include "heap_internal.h"
 
 #define DEQUE_HEADER 16u
@@ -36,16 +45,48 @@ static int deque_ring(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t **wor
     return RL_OK;
 }
 
+/* n ring words from position `start` on (mod cap) to `out`, or from `in` to the ring */
+static void ring_read(const uint64_t *ring, uint64_t cap, uint64_t start, uint64_t n,
+                      uint64_t *out) {
+    uint64_t first = n < cap - start ? n : cap - start;
+    memcpy(out, ring + start, first * sizeof *out);
+    memcpy(out + first, ring, (n - first) * sizeof *out);
+}
+
+static void ring_write(uint64_t *ring, uint64_t cap, uint64_t start, uint64_t n,
+                       const uint64_t *in) {
+    uint64_t first = n < cap - start ? n : cap - start;
+    memcpy(ring + start, in, first * sizeof *in);
+    memcpy(ring, in + first, (n - first) * sizeof *in);
+}
+
+/* a field of `width` bytes at `offset` inside the object (checked before any change) */
+static int field_fits(const rl_slot *s, uint64_t offset, uint64_t width) {
+    if (!s || (s->flags & F_PENDING)) return RL_ESTALE;
+    return offset > s->size || width > s->size - offset ? RL_EINVAL : RL_OK;
+}
+
 static int take_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
-                       uint64_t *ids_out, uint64_t *n_out) {
+                       uint64_t *ids_out, uint64_t *n_out, uint64_t offset, uint64_t width,
+                       uint64_t *iovas_out) {
     uint64_t *w, cap;
     int rc = deque_ring(h, deque, owner, &w, &cap);
     if (rc) return rc;
     uint64_t head = w[0], length = w[1], n = limit < length ? limit : length;
     uint64_t *ring = w + 2;
-    for (uint64_t i = 0; i < n; i++) ids_out[i] = ring[(head + i) % cap];
+    ring_read(ring, cap, head, n, ids_out);
+    if (iovas_out) {
+        for (uint64_t i = 0; i < n; i++) {
+            rc = field_fits(resolve(h, ids_out[i]), offset, width);
+            if (rc) return rc;
+        }
+    }
     rc = rl_detach_locked(h, deque, ids_out, n, owner, NULL);
     if (rc) return rc;
+    if (iovas_out) {
+        for (uint64_t i = 0; i < n; i++)
+            iovas_out[i] = h->iova_base + resolve(h, ids_out[i])->offset + offset;
+    }
     /* the taken slots keep their ids (outside [head, head + length) they mean nothing,
      * and a container's free skips ids that are not its children): a shadow reads them
      * to know which requests an interrupted call carried (idl/recovery.py) */
@@ -65,7 +106,7 @@ static int put_locked(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t
     rc = rl_attach_locked(h, deque, ids, n, owner, bad_index);
     if (rc) return rc;
     uint64_t *ring = w + 2;
-    for (uint64_t i = 0; i < n; i++) ring[(head + length + i) % cap] = ids[i];
+    ring_write(ring, cap, (head + length) % cap, n, ids);
     w[1] = length + n;
     return RL_OK;
 }
@@ -74,7 +115,24 @@ int rl_deque_take(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
                   uint64_t *ids_out, uint64_t *n_out) {
     if (!n_out || (limit && !ids_out)) return RL_EINVAL;
     *n_out = 0;
-    LOCKED(h, take_locked(h, deque, owner, limit, ids_out, n_out));
+    LOCKED(h, take_locked(h, deque, owner, limit, ids_out, n_out, 0, 0, NULL));
+}
+
+int rl_deque_take_iovas(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
+                        uint64_t *ids_out, uint64_t *n_out, uint64_t offset, uint64_t width,
+                        uint64_t *iovas_out) {
+    if (!n_out || (limit && (!ids_out || !iovas_out))) return RL_EINVAL;
+    *n_out = 0;
+    LOCKED(h, take_locked(h, deque, owner, limit, ids_out, n_out, offset, width, iovas_out));
+}
+
+int64_t rl_deque_len(rl_heap *h, uint64_t deque, uint32_t owner) {
+    uint64_t *w, cap;
+    pthread_mutex_lock(&h->lock);
+    int rc = deque_ring(h, deque, owner, &w, &cap);
+    int64_t length = rc ? -(int64_t)rc : (int64_t)w[1];
+    pthread_mutex_unlock(&h->lock);
+    return length;
 }
 
 int rl_deque_put(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t *ids, uint64_t n,
@@ -82,4 +140,42 @@ int rl_deque_put(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t *ids
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (n && !ids) return RL_EINVAL;
     LOCKED(h, put_locked(h, deque, owner, ids, n, bad_index));
+}
+
+static int fields_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
+                         uint64_t width, uint8_t *buf, uint64_t n, int write,
+                         uint64_t *bad_index) {
+    uint64_t *w, cap;
+    int rc = deque_ring(h, deque, owner, &w, &cap);
+    if (rc) return rc;
+    uint64_t head = w[0];
+    if (w[1] != n) return RL_EINVAL; /* the caller sized buf for another length */
+    const uint64_t *ring = w + 2;
+    for (uint64_t i = 0, at = head; i < n; i++, at = at + 1 == cap ? 0 : at + 1) {
+        /* first pass: check every item */
+        const rl_slot *s = resolve(h, ring[at]);
+        rc = field_fits(s, offset, width);
+        if (!rc && (s->owner != RL_OWNER_NESTED || s->parent != deque)) rc = RL_ENESTED;
+        if (!rc && write && s->borrows) rc = RL_EBORROWED;
+        if (rc) {
+            if (bad_index) *bad_index = i;
+            return rc;
+        }
+    }
+    for (uint64_t i = 0, at = head; i < n; i++, at = at + 1 == cap ? 0 : at + 1) {
+        /* second pass: copy */
+        uint8_t *field = h->base + resolve(h, ring[at])->offset + offset;
+        uint8_t *item = buf + i * width;
+        if (width == 8) memcpy(write ? field : item, write ? item : field, 8); /* one move */
+        else if (write) memmove(field, item, width);
+        else memcpy(item, field, width);
+    }
+    return RL_OK;
+}
+
+int rl_deque_fields(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
+                    uint64_t width, void *buf, uint64_t n, int write, uint64_t *bad_index) {
+    if (bad_index) *bad_index = RL_NO_INDEX;
+    if (n && (!buf || width > UINT64_MAX / n)) return RL_EINVAL;
+    LOCKED(h, fields_locked(h, deque, owner, offset, width, buf, n, write, bad_index));
 }

@@ -62,6 +62,19 @@ int rl_batch_take(rl_batch *b, uint64_t deque, uint64_t limit) {
                          &b->n);
 }
 
+int rl_batch_take_iovas(rl_batch *b, uint64_t deque, uint64_t limit, uint64_t offset,
+                        uint64_t width, uint64_t *iovas_out) {
+    if (b->n) return RL_EINVAL;
+    return rl_deque_take_iovas(b->heap, deque, b->owner, limit < b->cap ? limit : b->cap,
+                               b->ids, &b->n, offset, width, iovas_out);
+}
+
+int rl_batch_put_field(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t offset,
+                       uint64_t width, const void *src, uint64_t *bad_index) {
+    int rc = rl_scatter(b->heap, b->ids, b->n, offset, width, owner, src, bad_index);
+    return rc ? rc : rl_batch_put(b, deque, owner, bad_index);
+}
+
 int rl_batch_put(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t *bad_index) {
     int rc = rl_deque_put(b->heap, deque, owner, b->ids, b->n, bad_index);
     if (rc == RL_OK) b->n = 0; /* the deque holds them now */

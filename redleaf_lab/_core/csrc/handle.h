@@ -43,10 +43,18 @@ typedef struct rl_batch rl_batch;
 rl_batch *rl_batch_new(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner);
 /* An empty token with room for `cap` ids: arm it (ffi.gc) first, then rl_batch_take
  * fills it from a deque in one registry call, so no object is ever unaccounted for.
- * rl_batch_put appends its objects to a deque and disarms it (all or nothing). */
+ * rl_batch_put appends its objects to a deque and disarms it (all or nothing).
+ * rl_batch_take_iovas also gives the IOVA of one field of each (rl_deque_take_iovas);
+ * rl_batch_put_field first writes one field of every object (rl_scatter) from `src`, then
+ * puts: if the put then fails (the deque is full) the field stays written and the batch
+ * stays armed. */
 rl_batch *rl_batch_reserve(rl_heap *h, uint64_t cap, uint32_t owner);
 int rl_batch_take(rl_batch *b, uint64_t deque, uint64_t limit);
 int rl_batch_put(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t *bad_index);
+int rl_batch_take_iovas(rl_batch *b, uint64_t deque, uint64_t limit, uint64_t offset,
+                        uint64_t width, uint64_t *iovas_out);
+int rl_batch_put_field(rl_batch *b, uint64_t deque, uint32_t owner, uint64_t offset,
+                       uint64_t width, const void *src, uint64_t *bad_index);
 uint64_t rl_batch_len(rl_batch *b);
 const uint64_t *rl_batch_ids(rl_batch *b);
 void rl_batch_drop(rl_batch *b);

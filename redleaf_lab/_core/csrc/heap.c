@@ -58,6 +58,7 @@ static int ensure_owner_page(rl_heap *h, uint32_t owner) {
 }
 
 /* The page exists: every path that gives an object an owner ensures it first. */
+/* `objects` objects of `size` bytes in all join (objects > 0) or leave the owner's count */
 static void count_owner(rl_heap *h, uint32_t owner, int64_t objects, uint64_t size) {
     owner_count *c = owner_counter(h, owner);
     c->objects += (uint64_t)objects; /* unsigned wrap-around adds negative deltas */
@@ -272,6 +273,9 @@ static void clear_marks(rl_heap *h, const uint64_t *ids, uint64_t n) {
     }
 }
 
+/* Two passes: check (and mark, to catch an id given twice) every item, then clear the
+ * marks and apply. Every item leaves the same owner (`owner`, or NESTED for a detach) for
+ * the same new one, so the per-owner counters change once per batch. */
 static int run_batch(rl_heap *h, enum batch_kind kind, const uint64_t *ids, uint64_t n,
                      uint32_t owner, uint64_t container, uint32_t new_owner, uint64_t new_parent,
                      uint64_t *bad_index) {
@@ -285,8 +289,19 @@ static int run_batch(rl_heap *h, enum batch_kind kind, const uint64_t *ids, uint
         }
         s->flags |= F_MARK;
     }
-    clear_marks(h, ids, n);
-    for (uint64_t i = 0; i < n; i++) set_owner(h, resolve(h, ids[i]), new_owner, new_parent);
+    uint64_t bytes = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        rl_slot *s = resolve(h, ids[i]);
+        s->flags &= ~F_MARK;
+        s->owner = new_owner;
+        s->parent = new_parent;
+        bytes += s->size;
+    }
+    if (n) {
+        uint32_t old_owner = kind == BATCH_DETACH ? RL_OWNER_NESTED : owner;
+        count_owner(h, old_owner, -(int64_t)n, bytes);
+        count_owner(h, new_owner, (int64_t)n, bytes);
+    }
     return RL_OK;
 }
 

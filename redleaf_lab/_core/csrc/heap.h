@@ -146,6 +146,18 @@ int rl_deque_take(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
                   uint64_t *ids_out, uint64_t *n_out);
 int rl_deque_put(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t *ids, uint64_t n,
                  uint64_t *bad_index);
+/* rl_deque_take and the IOVA of one field (offset, width) of each taken object, in
+ * iovas_out; RL_EINVAL and no change if the field does not fit an object. */
+int rl_deque_take_iovas(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
+                        uint64_t *ids_out, uint64_t *n_out, uint64_t offset, uint64_t width,
+                        uint64_t *iovas_out);
+/* Read (write = 0) or write one field of every object in the deque, front first, where
+ * it is; `owner` must own the deque, which must hold exactly n objects (else RL_EINVAL);
+ * buf holds n * width bytes. All or nothing (*bad_index: the first bad position). */
+/* The deque's length if `owner` owns it, else minus the error code. */
+int64_t rl_deque_len(rl_heap *h, uint64_t deque, uint32_t owner);
+int rl_deque_fields(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
+                    uint64_t width, void *buf, uint64_t n, int write, uint64_t *bad_index);
 
 /* Rescue (shadows, before the reclaim of a killed domain `dead`): each of `ids` that
  * `dead` holds, at top level or nested at any depth in a container it owns, becomes a

@@ -1,0 +1,135 @@
+"""The fused deque calls of the drivers' per-batch path: `take_batch_iovas` (take and the
+DMA addresses in one registry call), `put_batch(batch, field, values)` (write a field and
+append in one call), `RRefDeque.get`/`set` (a field of every item, in place, no move),
+and `len` (one owner-checked call). Each is checked for the same refusals as the slow
+path: not the owner, a moved deque, a borrowed item, a bad field; and for "nothing
+changed" when it refuses. (A borrowed item cannot be in a deque: attach refuses it.) The per-owner counters must stay exact across batch moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from redleaf_lab import BlkReq, RRef, RRefDeque
+from redleaf_lab.errors import NotOwnerError, StaleRefError
+
+
+def requests(blocks: list[int], capacity: int | None = None) -> RRefDeque:
+    dq = RRefDeque.new(BlkReq, capacity or len(blocks))
+    refs = []
+    for block in blocks:
+        ref = RRef.new(BlkReq)
+        ref.array()["block"] = block
+        refs.append(ref)
+    assert dq.push_many(refs) == []
+    return dq
+
+
+def wrapped(blocks: list[int], capacity: int) -> RRefDeque:
+    """A deque whose items wrap around the end of its ring."""
+    dq = requests([0] * (capacity - 1) + blocks[:1], capacity)
+    dq.take_batch(capacity - 1)  # dropped: freed
+    rest = requests(blocks[1:])
+    dq.put_batch(rest.take_batch())
+    return dq
+
+
+def test_take_batch_iovas_gives_the_batch_and_its_addresses(kernel):
+    dq = wrapped([10, 11, 12, 13], capacity=6)
+    batch, iovas = dq.take_batch_iovas(3, "data")
+    assert len(batch) == 3 and len(dq) == 1
+    assert batch.get("block").tolist() == [10, 11, 12]  # front first, across the wrap
+    assert iovas.dtype == np.uint64 and iovas.tolist() == batch.iovas("data").tolist()
+    _, block_iovas = dq.take_batch_iovas(8, "block")  # fewer than asked: sized to what came
+    assert len(block_iovas) == 1 and len(dq) == 0
+    empty, none = dq.take_batch_iovas(4, "data")
+    assert len(empty) == 0 and none.shape == (0,)
+
+
+def test_take_batch_iovas_refuses_before_anything_moves(kernel):
+    dq = requests([1, 2])
+    with pytest.raises(KeyError, match="no field 'lba'"):
+        dq.take_batch_iovas(2, "lba")
+    assert len(dq) == 2
+    kernel.heap.move(dq._id, 1, 5)  # another domain's deque now
+    with pytest.raises(NotOwnerError):
+        dq.take_batch_iovas(2, "data")
+    kernel.heap.move(dq._id, 5, 1)
+    assert len(dq) == 2 and dq.get("block").tolist() == [1, 2]
+
+
+def test_put_batch_with_a_field_writes_it_and_appends_in_one_call(kernel):
+    src = requests([1, 2, 3])
+    dst = requests([9], capacity=4)
+    batch = src.take_batch()
+    dst.put_batch(batch, "data_len", np.array([100, 200, 300]))
+    assert not batch.live and len(dst) == 4
+    assert dst.get("data_len").tolist() == [0, 100, 200, 300]
+    assert dst.get("block").tolist() == [9, 1, 2, 3]
+    with pytest.raises(StaleRefError, match="cannot be put again"):
+        src.put_batch(batch, "data_len", 1)
+
+
+def test_put_batch_with_a_field_that_does_not_fit_leaves_the_batch_live(kernel):
+    full = requests([1, 2])
+    batch = requests([3, 4, 5]).take_batch()
+    with pytest.raises(ValueError, match="does not fit"):
+        full.put_batch(batch, "data_len", 7)
+    assert batch.live and len(full) == 2
+    assert batch.get("data_len").tolist() == [7, 7, 7]  # documented: the field stays written
+    with pytest.raises(KeyError):
+        full.put_batch(batch, "lba", 7)
+    with pytest.raises(TypeError, match="needs values"):
+        full.put_batch(batch, "data_len")
+    ids = batch.ids()
+    kernel.heap.move(int(ids[2]), 1, 6)  # no longer ours: the write is refused, nothing changes
+    roomy = RRefDeque.new(BlkReq, 8)
+    with pytest.raises(NotOwnerError, match=r"ids\[2\]"):
+        roomy.put_batch(batch, "data_len", 99)
+    kernel.heap.move(int(ids[2]), 6, 1)
+    assert batch.get("data_len").tolist() == [7, 7, 7] and len(roomy) == 0
+
+
+def test_deque_get_and_set_work_in_place_across_the_wrap(kernel):
+    dq = wrapped([5, 6, 7, 8], capacity=5)
+    assert dq.get("block").tolist() == [5, 6, 7, 8]
+    dq.set("data_len", np.array([1, 2, 3, 4]))
+    dq.set("block", dq.get("block") + 100)
+    out = dq.pop_many()
+    assert [int(r.readonly()["block"]) for r in out] == [105, 106, 107, 108]
+    assert [int(r.readonly()["data_len"]) for r in out] == [1, 2, 3, 4]
+    assert dq.get("block").shape == (0,)
+    dq.set("block", 1)  # an empty deque: nothing to write, no error
+
+
+def test_deque_fields_and_len_are_for_the_owner_only(kernel):
+    dq = requests([1, 2])
+    kernel.heap.move(dq._id, 1, 4)
+    with pytest.raises(NotOwnerError):
+        len(dq)
+    with pytest.raises(NotOwnerError):
+        dq.get("block")
+    with pytest.raises(NotOwnerError):
+        dq.set("block", 1)
+    kernel.heap.move(dq._id, 4, 1)
+    assert len(dq) == 2
+    with pytest.raises(KeyError):
+        dq.get("lba")
+
+
+def test_batch_moves_keep_the_per_owner_counters_exact(kernel):
+    heap = kernel.heap
+    before = heap.domain_stats(1)
+    dq = requests([1, 2, 3, 4])
+    after_alloc = heap.domain_stats(1)
+    assert after_alloc[0] == before[0] + 1  # the deque; its items are nested
+    nested = heap.domain_stats(0)
+    batch = dq.take_batch(3)
+    assert heap.domain_stats(1) == (after_alloc[0] + 3, after_alloc[1] + 3 * BlkReq.size)
+    assert heap.domain_stats(0) == (nested[0] - 3, nested[1] - 3 * BlkReq.size)
+    heap.move_bulk(batch.ids(), 1, 3)
+    assert heap.domain_stats(3) == (3, 3 * BlkReq.size)
+    heap.move_bulk(batch.ids(), 3, 1)
+    dq.put_batch(batch)
+    assert heap.domain_stats(1) == after_alloc and heap.domain_stats(3) == (0, 0)
+    assert heap.domain_stats(0) == nested
