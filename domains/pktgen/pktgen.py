@@ -60,13 +60,11 @@ class PktGen:
         self._stamp(self._ready)
 
     def _stamp(self, dq) -> None:
-        """Write the frame into every buffer of `dq` (one scatter per field)."""
-        batch = dq.take_batch()
-        data = np.zeros((len(batch), Packet.dtype["data"].shape[0]), dtype=np.uint8)
+        """Write the frame into every buffer of `dq`, in place (one scatter per field)."""
+        data = np.zeros((len(dq), Packet.dtype["data"].shape[0]), dtype=np.uint8)
         data[:, : len(self._frame)] = self._frame
-        batch.set("data", data)
-        batch.set("len", len(self._frame))
-        dq.put_batch(batch)
+        dq.set("data", data)
+        dq.set("len", len(self._frame))
 
     def run(self, rounds: int, batch: int) -> tuple:
         if self._frame is None:
@@ -75,7 +73,7 @@ class PktGen:
         out = RRefDeque.new(Packet, batch)
         for _ in range(rounds):
             if len(out) < batch and len(ready):
-                out.put_batch(ready.take_batch(batch - len(out)))
+                ready.move_to(out, batch - len(out))
             try:
                 sent, out, ready = net.submit_and_poll(out, ready, True)
             except RpcError:  # no shadow, or it gave up: start with fresh deques
@@ -85,7 +83,7 @@ class PktGen:
             self._sent += sent
             if sent == 0:
                 self._refill(ready, out)
-        ready.put_batch(out.take_batch())  # the ready deque holds the whole population
+        out.move_to(ready)  # the ready deque holds the whole population
         self._ready = ready
         return (0, self._sent, self._pool.dropped)
 
@@ -96,7 +94,7 @@ class PktGen:
             fresh = RRefDeque.new(Packet, lost)
             self._pool.fill(fresh)
             self._stamp(fresh)
-            ready.put_batch(fresh.take_batch())
+            fresh.move_to(ready)
 
 
 def init(ctx, net) -> PktGen:

@@ -6,20 +6,16 @@ interrupts masked, global reset, EEPROM auto-read and DMA init waits, link setup
 receive and transmit setup, queue enables, filters. One RX and one TX ring of 512
 descriptors (ring.py).
 
-Batches, with no Python work per packet (`submit_and_poll`):
+Batches, with no Python work per packet (`submit_and_poll`; ring.py):
 * receive: the completed prefix of the RX ring is found with one vectorized status
-  check; those buffers are the batches they were lent in (handle-free; split through
-  a deque only when the prefix ends inside one), get their lengths with one scatter
-  and go into `collect` with one registry call each; then the caller's free buffers
-  leave `packets` in batches of at most `collect.capacity` (so that each usually comes
-  back whole), their data IOVAs come from one bulk registry call, numpy stores arm the
-  descriptors, and RDT is written once (always: the tail write is also what makes an
-  inline device model run);
-* transmit: the frames leave `packets` as one batch (at most `collect.capacity`), their
-  lengths come from one gather (checked: MIN_FRAME..MAX_FRAME) and their IOVAs from one
-  call, numpy stores write the descriptors, TDT is written once; the ring keeps the
-  batch itself (no deque move) and hands it to `collect` with one registry call once
-  all its frames were sent (DD written back).
+  check; those buffers move to `collect` with their lengths set in one registry call;
+  then the caller's free buffers move from `packets` onto the ring in one call, which
+  also gives their data IOVAs, numpy stores arm the descriptors, and RDT is written
+  once (always: the tail write is also what makes an inline device model run);
+* transmit: sent buffers (DD written back) move to `collect` in one call; the frames'
+  lengths come from one gather (checked: MIN_FRAME..MAX_FRAME, with the table lookup
+  that builds the descriptor words), they move onto the ring in one call (with their
+  IOVAs), numpy stores write the descriptors, TDT is written once.
 
 Statistics: the 82599 counters clear on read (§8.2.3.23); `stats()` reads them and
 adds them to this incarnation's totals.
@@ -32,8 +28,8 @@ that never sets, a frame without EOP) raises IxgbeError: a panic; behind a shado
 the next incarnation resets the NIC.
 
 Ownership: descriptor rings are DMA memory of this domain, and the buffers on the
-rings are batches (and a deque) this domain owns: a crash reclaims both after the
-kernel quiesced the device (packets in flight are dropped, nothing leaks). Not thread safe:
+rings sit in deques this domain owns: a crash reclaims both after the kernel
+quiesced the device (packets in flight are dropped, nothing leaks). Not thread safe:
 one caller at a time.
 """
 
@@ -264,22 +260,11 @@ class IxgbeDriver:
 
     def _receive(self, packets, collect):
         ring = self._rx
-        chunk = collect.capacity
-        n, lengths = ring.completed(chunk - len(collect))
+        n, lengths = ring.completed(collect.capacity - len(collect))
         if n:
-            done = 0
-            for batch in ring.received(n):  # usually one batch, as it was lent
-                size = len(batch)
-                # set the lengths and append: one registry call, no handle per packet
-                collect.put_batch(batch, "len", lengths if size == n else lengths[done : done + size])
-                done += size
-            n = done  # frames of a batch not wholly received yet go at the next call
-        have = len(packets) if ring.room else 0
-        while have and ring.room:
-            # lend in pieces of at most what `collect` holds, so each comes back whole
-            fresh, iovas = packets.take_batch_iovas(min(ring.room, chunk, have), "data")
-            have -= len(iovas)
-            ring.arm(fresh, iovas)
+            ring.deliver(n, lengths, collect)  # lengths set, moved: one registry call
+        if ring.room:
+            ring.arm_from(packets, ring.room)  # moved onto the ring, with their IOVAs
         self._dev.write32(RDT(QUEUE), ring.tail)  # one tail write per batch (§7.1.9)
         return (n, packets, collect)
 
@@ -287,24 +272,18 @@ class IxgbeDriver:
         ring = self._tx
         done = ring.completed(RING_SIZE)
         if done:
-            for batch in ring.sent_batches(done, collect.capacity - len(collect)):
-                collect.put_batch(batch)  # one registry call per sent batch
+            ring.hand_back(done, collect)  # as many as `collect` has room for
         sent = 0
-        if ring.room and len(packets):
-            # at most what `collect` holds: a sent batch must fit there in one piece
-            frames, iovas = packets.take_batch_iovas(min(ring.room, collect.capacity), "data")
-            lengths = frames.get("len")
-            words = ring.descriptor_words(lengths)  # also checks MIN_FRAME..MAX_FRAME
-            if words is None:
-                self._reject(frames, lengths, packets, collect)
-            ring.post(frames, iovas, words)  # the ring keeps the batch: no deque move
-            self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
-            sent = len(iovas)
+        if ring.room:
+            sent, lengths = ring.post_from(packets, ring.room)
+            if sent is None:
+                self._reject(lengths, packets, collect)
+            if sent:
+                self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
         return (sent, packets, collect)
 
-    def _reject(self, frames, lengths, packets, collect) -> None:
+    def _reject(self, lengths, packets, collect) -> None:
         bad = int(np.flatnonzero((lengths < MIN_FRAME) | (lengths > MAX_FRAME))[0])
-        packets.put_batch(frames)
         packets.drop()  # the caller will not get these deques back: free them, no leak
         collect.drop()
         raise InvalidRequest(f"packet {bad} of the batch has length {int(lengths[bad])}: a frame "

@@ -1,42 +1,38 @@
 """One RX or TX descriptor ring of the 82599, driven with numpy, a batch at a time.
 
 Purpose: a ring is `size` 16-byte descriptors in DMA memory (§7.1.6 / §7.2.3.2.4) plus
-the packet buffers the NIC currently owns, in slot order (zero copy: the buffers stay in
-the shared heap and are never touched by Python). Both rings keep the handle-free
-batches taken out of the caller's deques as they are (`batches`, oldest first), so a
-batch that goes back out whole costs no deque move into and out of the driver. A TX
-batch is handed back when all of it was sent. RX frames arrive one by one: whole
-batches are handed on as they complete, and a batch is split (through the RRefDeque
-`split`, which then holds its rest, in front of `batches`) only when no whole batch is
-complete, so a trickle of frames is never held back.
+the packet buffers the NIC currently owns, in slot order, in an RRefDeque of this
+domain (`held`; zero copy: the buffers stay in the shared heap and are never touched by
+Python). Buffers move between the caller's deques and `held` with one registry call
+per batch (RRefDeque.move_*), which also gives their DMA addresses or writes their
+lengths: no batch object and no per-packet Python.
 
-Armed slots are the window [oldest, oldest + count) modulo `size`. Descriptors complete
-in ring order, so the completed ones are a prefix of the window: the last descriptor of
-the window is read first (all done: the common case), else one vectorized status check
-per run of slots finds the prefix (a window crossing the end of the ring is two runs).
-At most size - 1 slots are armed, so the tail never catches up with the head (§7.1.9:
-RDT == RDH means "no descriptor").
+Armed slots are the window [oldest, oldest + count) modulo `size`; `held` holds the
+window's buffers, front first. Descriptors complete in ring order, so the completed
+ones are a prefix of the window: the last descriptor of the window is read first (all
+done: the common case), else one vectorized status check per run of slots finds the
+prefix (a window crossing the end of the ring is two runs). At most size - 1 slots are
+armed, so the tail never catches up with the head (§7.1.9: RDT == RDH means "no
+descriptor").
 
 * `RxRing.completed(limit)` -> (n, lengths): how many of the oldest buffers hold a
   received frame (DD set, EOP required: one frame per buffer) and their lengths;
-  `received(n)` returns (up to n of) them as batches, in order, and forgets them;
-  `arm(batch, iovas)` writes read-format descriptors (packet address, header address
-  0, which clears DD) after the window and keeps the batch.
+  `deliver(n, lengths, collect)` moves them to `collect` with their lengths set;
+  `arm_from(packets, limit)` moves free buffers from `packets` onto the ring and writes
+  read-format descriptors (packet address, header address 0, which clears DD).
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
-  back, RS is set on every descriptor); `descriptor_words(lengths)` builds the second
-  quadwords and checks the lengths with one table lookup; `post(batch, iovas, words)`
-  writes advanced data descriptors after the window and keeps the batch; `sent_batches(n, room)`
-  returns the oldest batches that are wholly sent and fit in `room`, and forgets them.
+  back, RS is set on every descriptor); `hand_back(n, collect)` moves (up to) n sent
+  buffers to `collect`; `post_from(packets, limit)` checks the frames' lengths (one
+  table lookup builds the descriptor words and checks them), then moves the frames onto
+  the ring and writes advanced data descriptors.
 The caller writes the tail register once per batch.
 
-Ownership: the ring memory comes from device.dma_alloc and `split` is allocated here;
-the batches were taken out of the caller's deques by this domain. All are owned by the
-driver domain, and a crash reclaims them (after the kernel quiesced the device).
-Memory ordering: descriptors are written before the tail; a status word is read before
-the length next to it. Not thread safe: one ring per caller.
+Ownership: the ring memory comes from device.dma_alloc and `held` is allocated here;
+both are owned by the driver domain, and a crash reclaims them, with the buffers on the
+ring, after the kernel quiesced the device. Memory ordering: descriptors are written
+before the tail; a status word is read before the length next to it. Not thread safe:
+one ring per caller.
 """
-
-from collections import deque
 
 import numpy as np
 
@@ -82,6 +78,7 @@ class Ring:
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
         self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
         self.status = self.d32[:, status_dword]  # of the writeback format
+        self.held = RRefDeque.new(Packet, size)  # the buffers of the armed slots, in order
         self.oldest = 0  # first armed slot: the next descriptor the NIC completes
         self.count = 0  # armed slots (buffers held), kept here to save a registry call
 
@@ -113,36 +110,12 @@ class RxRing(Ring):
     def __init__(self, device, queue: int, size: int) -> None:
         super().__init__(device, queue, size, RX_STATUS_DWORD)
         self.lengths = self.d16[:, RX_LENGTH_WORD]
-        self.split = RRefDeque.new(Packet, size)  # the oldest armed buffers, if a batch split
-        self.in_split = 0  # how many (len(split), without a registry call)
-        self.batches = deque()  # the other armed buffers, as the batches they came in
 
-    def received(self, n: int) -> list:
-        """Hand over up to `n` of the oldest buffers (all hold a frame) as batches in ring
-        order; they leave the ring. Whole batches go as they are (no deque move); a batch
-        is split (through `split`) only when no whole one is complete, so a trickle of
-        frames is never held back and a steady flow keeps the batches whole."""
-        out = []
-        left = n
-        if self.in_split:
-            k = min(left, self.in_split)
-            out.append(self.split.take_batch(k))
-            self.in_split -= k
-            left -= k
-        while left and not self.in_split:
-            size = len(self.batches[0])
-            if size <= left:
-                out.append(self.batches.popleft())
-                left -= size
-            elif out:
-                break  # the rest of the frames go at the next call, with their batch
-            else:
-                self.split.put_batch(self.batches.popleft())
-                out.append(self.split.take_batch(left))
-                self.in_split = size - left
-                left = 0
-        self.consume(n - left)
-        return out
+    def deliver(self, n: int, lengths, collect) -> None:
+        """Move the `n` oldest buffers (all hold a frame) to `collect`, their `len` set to
+        `lengths`: one registry call. They leave the ring."""
+        self.held.move_exact(collect, n, "len", lengths)
+        self.consume(n)
 
     def written_prefix(self, limit: int) -> tuple:
         """(n, [status arrays]): the leading written-back (non-zero status) slots of the
@@ -189,50 +162,26 @@ class RxRing(Ring):
             lengths = np.concatenate([self.lengths[s : s + c] for s, c in runs])
         return n, lengths
 
-    def arm(self, batch, iovas) -> None:
-        """Give the NIC the buffers of `batch` (data at `iovas`) in the slots after the
-        window (§7.1.6.1); the ring keeps the batch."""
-        n = len(iovas)
-        if n > self.room:
-            raise IxgbeError(f"rx queue {self.queue}: {n} buffers for {self.room} free slots")
+    def arm_from(self, packets, limit: int) -> int:
+        """Lend up to `limit` free buffers of `packets` to the NIC: they move onto the ring
+        (one registry call, which gives their data addresses) and get read-format
+        descriptors in the slots after the window (§7.1.6.1). Returns how many."""
+        start = self.tail
+        n, iovas, _ = packets.move_with_iovas(self.held, min(limit, self.room), "data")
         done = 0
-        for slot, count in self.runs(self.tail, n):
+        for slot, count in self.runs(start, n):
             ring = self.d64[slot : slot + count]
             ring[:, 0] = iovas[done : done + count]
             ring[:, 1] = 0  # header address 0: clears the status (DD) of the old writeback
             done += count
         self.count += n
-        self.batches.append(batch)
+        return n
 
 
 class TxRing(Ring):
     def __init__(self, device, queue: int, size: int, min_frame: int, max_frame: int) -> None:
         super().__init__(device, queue, size, TX_STATUS_DWORD)
         self.words = _tx_words(min_frame, max_frame)
-        self.batches = deque()  # the posted batches, oldest first (handle-free, ours)
-
-    def descriptor_words(self, lengths):
-        """The second descriptor quadword of each frame, or None if a length is outside
-        min_frame..max_frame."""
-        try:
-            words = self.words.take(lengths)
-        except IndexError:  # longer than max_frame
-            return None
-        return words if words.all() else None
-
-    def sent_batches(self, done: int, room: int) -> list:
-        """The oldest batches whose frames are all among the `done` sent ones and that fit
-        together in `room`; they leave the ring."""
-        out = []
-        while self.batches:
-            size = len(self.batches[0])
-            if size > done or size > room:
-                break
-            out.append(self.batches.popleft())
-            done -= size
-            room -= size
-            self.consume(size)
-        return out
 
     def completed(self, limit: int) -> int:
         """How many of the oldest frames the NIC has sent (DD written back), at most `limit`."""
@@ -253,18 +202,39 @@ class TxRing(Ring):
             break
         return n
 
-    def post(self, batch, iovas, words) -> None:
-        """Advanced data descriptors (§7.2.3.2.4), one buffer per frame, RS on each: the
-        buffer addresses and the second quadwords (`tx_words` of the lengths); the ring
-        keeps `batch` until all of it was sent."""
-        n = len(iovas)
-        if n > self.room:
-            raise IxgbeError(f"tx queue {self.queue}: {n} frames for {self.room} free slots")
+    def hand_back(self, n: int, collect) -> int:
+        """Move up to `n` of the oldest (sent) buffers to `collect`, as many as it has room
+        for: one registry call. They leave the ring. Returns how many."""
+        moved = self.held.move_to(collect, n)
+        self.consume(moved)
+        return moved
+
+    def descriptor_words(self, lengths):
+        """The second descriptor quadword of each frame, or None if a length is outside
+        min_frame..max_frame."""
+        try:
+            words = self.words.take(lengths)
+        except IndexError:  # longer than max_frame
+            return None
+        return words if words.all() else None
+
+    def post_from(self, packets, limit: int):
+        """Send up to `limit` frames of `packets`: the lengths are read and checked first
+        (None, and nothing moves, if one is outside min_frame..max_frame: its index in
+        the returned lengths), then the frames move onto the ring (one registry call,
+        which gives their data addresses) and get advanced data descriptors (§7.2.3.2.4),
+        one buffer per frame, RS on each, after the window. Returns (sent, lengths)."""
+        lengths = packets.get("len")[: min(limit, self.room)]
+        words = self.descriptor_words(lengths)
+        if words is None:
+            return None, lengths
+        start = self.tail
+        n, iovas, _ = packets.move_with_iovas(self.held, len(lengths), "data")
         done = 0
-        for slot, count in self.runs(self.tail, n):
+        for slot, count in self.runs(start, n):
             ring = self.d64[slot : slot + count]
             ring[:, 0] = iovas[done : done + count]
             ring[:, 1] = words[done : done + count]
             done += count
         self.count += n
-        self.batches.append(batch)
+        return n, lengths

@@ -1,15 +1,16 @@
 """nullnet: a Net driver with no device (RedLeaf's nullnet), to measure isolation alone.
 
 Interface: `Net` (redleaf_lab.interfaces.net). `submit_and_poll` moves the packets
-from `packets` to `collect` as one handle-free batch (as many as `collect` has room
+from `packets` to `collect` with one registry call (as many as `collect` has room
 for): a receive "receives" every buffer it is lent at once (each with length
 `FRAME`), a transmit "sends" every frame at once and hands the buffer straight back.
-So the deque moves of a call (proxy, shadow) and two registry calls are all the work:
+So the deque moves of a call (proxy, shadow) and one registry call are all the work:
 what is left is the cost of crossing domains. It holds no buffer between calls, and
 its link is always up.
 
-Ownership: the batch is owned by this domain only between take_batch and put_batch;
-a crash in between reclaims it (the caller's pool counts the packets as dropped).
+Ownership: the buffers move from one of the caller's deques to the other while both
+are this domain's (during the call); a crash reclaims both (the caller's pool counts
+the packets as dropped).
 """
 
 FRAME = 60
@@ -23,12 +24,11 @@ class NullNet:
         self._promiscuous = False
 
     def submit_and_poll(self, packets, collect, tx: bool):
-        batch = packets.take_batch(collect.capacity - len(collect))
-        n = len(batch)
-        if n and not tx:
-            collect.put_batch(batch, "len", FRAME)  # set the lengths and append: one call
-        else:
-            collect.put_batch(batch)
+        if tx:  # "sent": the buffers go straight back, as many as `collect` has room for
+            n = packets.move_to(collect)
+        else:  # "received": every buffer lent, with its length set (one call each way)
+            n = min(len(packets), collect.capacity - len(collect))
+            packets.move_exact(collect, n, "len", FRAME)
         if tx:
             self._counts[1] += n
         else:

@@ -238,7 +238,8 @@ class NvmeDriver:
 
     def submit_and_poll(self, submit, collect, write: bool):
         room = collect.capacity - len(collect)
-        batch = submit.take_batch(room)  # handle-free: one registry call, no RRef per request
+        # handle-free: one registry call, no RRef per request, which also gives the IOVAs
+        batch, iovas = submit.take_batch_iovas(room, "data")
         taken = len(batch)
         if taken:
             blocks = batch.get("block")
@@ -247,9 +248,8 @@ class NvmeDriver:
             except InvalidRequest:
                 submit.put_batch(batch)
                 raise
-            self._io(WRITE if write else READ, blocks, batch.iovas("data"))
-            batch.set("data_len", BLOCK_SIZE)
-            collect.put_batch(batch)
+            self._io(WRITE if write else READ, blocks, iovas)
+            collect.put_batch(batch, "data_len", BLOCK_SIZE)  # set and append: one call
             if write:
                 self._writes += taken
             else:

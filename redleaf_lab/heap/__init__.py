@@ -1,9 +1,10 @@
 """The shared heap as domains see it: layouts, RRef and its containers."""
 
 from .batch import RRefBatch
-from .containers import RRefArray, RRefDeque, RRefVec
+from .containers import RRefArray, RRefDeque
 from .layout import BLOCK_SIZE, BlkReq, Block, Layout
 from .rref import Borrow, HeapObject, RRef
+from .vec import RRefVec
 
 __all__ = ["BLOCK_SIZE", "BlkReq", "Block", "Borrow", "HeapObject", "Layout", "RRef",
            "RRefArray", "RRefBatch", "RRefDeque", "RRefVec"]

@@ -17,8 +17,7 @@ Bulk forms (`push_many`, `pop_many`) do one registry call per batch.
 handle: the items travel as one `RRefBatch` (heap/batch.py, where the
 "handle-free ownership" rule is stated), for drivers' zero-Python-per-item paths.
 
-RRefVec is different: a growable vector of Copy elements (RedLeaf's
-`RRefVec<T>`), stored inline, with a numpy view of its live prefix.
+RRefVec (heap/vec.py) is different: a growable vector of Copy elements.
 
 Only the container's owner may push or pop. Container memory is never handed
 to domain code as a view; the handle's internal slot view is trusted.
@@ -43,17 +42,18 @@ import numpy as np
 import numpy.typing as npt
 
 from .._core import ffi, lib
-from .._core.heap import EFULL, CoreHeap, check
+from .._core.heap import EFULL, EINVAL, CoreHeap, check
 from ..errors import HeapError, StaleRefError
 from ..kernel.context import current_owner_id
 from .batch import RRefBatch
-from .layout import CONTAINER_SLOTS, VEC_STORAGE, Layout
-from .rref import HeapObject, RRef, current_heap, make_exporter, pin_object
+from .layout import CONTAINER_SLOTS, Layout
+from .rref import HeapObject, RRef, current_heap, pin_object
 
 _rl_batch_put = lib.rl_batch_put
 _rl_batch_put_field = lib.rl_batch_put_field
 _rl_deque_fields = lib.rl_deque_fields
 _rl_deque_len = lib.rl_deque_len
+_rl_deque_move = lib.rl_deque_move
 _from_buffer = ffi.from_buffer
 _new_index = ffi.new
 _NULL = ffi.NULL
@@ -333,6 +333,84 @@ class RRefDeque(_SlotContainer):
                                    self._id)
         batch._spent = self  # disarmed in C: the deque holds the objects now
 
+    # -- deque to deque: no batch in between --------------------------------------------
+    def move_to(self, dst: RRefDeque, limit: int | None = None) -> int:
+        """Move up to `limit` items (all by default) from the front of this deque to the
+        back of `dst`, as many as `dst` has room for; both must be the caller's. One
+        registry call, no handle, no batch (the items stay nested: only their container
+        changes). Returns how many moved."""
+        n = self._move_items(dst, self._capacity if limit is None else max(0, limit), 0,
+                       None, None, None, None)
+        return n
+
+    def move_exact(self, dst: RRefDeque, n: int, field: str | None = None,
+                   values: npt.ArrayLike | None = None) -> None:
+        """Move exactly `n` items to the back of `dst`, or none (ValueError if this deque
+        holds fewer or `dst` lacks room). With `field`, first write `values` (broadcast
+        to (n,) plus the field's shape) into that field of each, in the same call."""
+        src = None
+        if field is not None:
+            if values is None:
+                raise TypeError(f"move_exact: field {field!r} needs values")
+            dtype, offset = self._element.field(field)
+            src = np.empty((n, *dtype.shape), dtype=dtype.base)  # a private copy
+            src[...] = values
+            self._move_items(dst, n, 1, (offset, dtype.itemsize, src), None, None, None)
+        else:
+            self._move_items(dst, n, 1, None, None, None, None)
+
+    def move_with_iovas(self, dst: RRefDeque, limit: int, field: str | None,
+                        get: str | None = None
+                        ) -> tuple[int, npt.NDArray[np.uint64], np.ndarray | None]:
+        """`move_to(dst, limit)`, and from the same call the device address (IOVA) of
+        `field` in each moved item and, with `get`, a copy of that field of each: the
+        zero-copy DMA idiom (lend free buffers, write their addresses into descriptors).
+        Returns (moved, iovas, got or None), the arrays sized to what moved."""
+        limit = max(0, min(limit, self._capacity))
+        dtype, offset = self._element.field(field)
+        iovas = np.empty(limit, dtype=np.uint64)
+        got = None
+        get_io = None
+        if get is not None:
+            get_dtype, get_offset = self._element.field(get)
+            got = np.empty(limit, dtype=get_dtype)
+            get_io = (get_offset, get_dtype.itemsize, got)
+        n = self._move_items(dst, limit, 0, None, (offset, dtype.itemsize), iovas, get_io)
+        if n < limit:
+            iovas = iovas[:n]
+            got = None if got is None else got[:n]
+        return n, iovas, got
+
+    def _move_items(self, dst: RRefDeque, limit: int, exact: int, set_io: Any, iova_io: Any,
+              iovas: Any, get_io: Any) -> int:
+        if not isinstance(dst, RRefDeque) or dst._element is not self._element:
+            raise TypeError(f"RRefDeque[{self._element.name}] cannot move items into {dst!r}")
+        s_off, s_width, s_buf = set_io if set_io is not None else (0, 0, _NULL)
+        i_off, i_width = iova_io if iova_io is not None else (0, 0)
+        g_off, g_width, g_buf = get_io if get_io is not None else (0, 0, _NULL)
+        moved: int = _rl_deque_move(
+            self._hp, self._id, dst._id, current_owner_id(), limit, exact,
+            s_off, s_width, _NULL if s_buf is _NULL else _from_buffer(s_buf),
+            i_off, i_width, _NULL if iovas is None else _from_buffer("uint64_t[]", iovas),
+            g_off, g_width, _NULL if g_buf is _NULL else _from_buffer(g_buf))
+        if moved < 0:
+            self._move_error(-moved, dst, limit)
+        return moved
+
+    def _move_error(self, rc: int, dst: RRefDeque, n: int) -> None:
+        self._require_owned()  # the clearer errors: moved away, not ours, freed
+        dst._require_owned()
+        if rc == EFULL:
+            free = dst._capacity - int(dst._header[1])
+            raise ValueError(f"{n} items do not fit in RRefDeque 0x{dst._id:x} "
+                             f"({free} free slots)")
+        if rc == EINVAL and dst._id == self._id:
+            raise ValueError("cannot move items from a deque into itself")
+        if rc == EINVAL and n > int(self._header[1]):
+            raise ValueError(f"RRefDeque 0x{self._id:x} holds {int(self._header[1])} "
+                             f"items, not {n}")
+        check(rc, self._id, self._heap, f"move from RRefDeque 0x{self._id:x} to 0x{dst._id:x}")
+
     # -- fields of the items, where they are -------------------------------------------
     def get(self, field: str | None = None) -> np.ndarray:
         """A new array holding `field` (the whole item if None) of every item, front
@@ -366,78 +444,3 @@ class RRefDeque(_SlotContainer):
 
     def __iter__(self) -> Any:
         raise TypeError("iterate with pop_front()/pop_many(): items move out of the deque")
-
-
-class RRefVec(HeapObject):
-    """A growable vector of Copy elements stored inline on the shared heap.
-
-    Layout: 64-byte header (u64 length at offset 0), then the elements.
-    Growing re-allocates, so it is refused while views are alive.
-    """
-
-    __slots__ = ("_capacity", "_element")
-    kind = "rref-vec"
-    HEADER = 64
-
-    def __init__(
-        self, heap: CoreHeap, obj_id: int, element: Layout, capacity: int, size: int
-    ) -> None:
-        super().__init__(heap, obj_id, VEC_STORAGE, size)
-        self._element = element
-        self._capacity = capacity
-
-    def __class_getitem__(cls, item: Any) -> GenericAlias:
-        return GenericAlias(cls, item)
-
-    @classmethod
-    def new(cls, element: Layout, capacity: int = 16, heap: CoreHeap | None = None) -> RRefVec:
-        heap = heap or current_heap()
-        capacity = max(1, capacity)
-        size = cls.HEADER + capacity * element.size
-        obj_id, _ptr = heap.alloc(size, VEC_STORAGE.type_id, current_owner_id())
-        return cls(heap, obj_id, element, capacity, size)
-
-    @property
-    def element(self) -> Layout:
-        return self._element
-
-    def _length_word(self) -> np.ndarray:
-        return np.frombuffer(self._heap.buffer(self._id, 8), dtype=_U64)
-
-    def __len__(self) -> int:
-        self._require_owned()
-        return int(self._length_word()[0])
-
-    def array(self) -> np.ndarray:
-        """Writable view of the live elements (the owner only)."""
-        self._require_owned()
-        if self._rw is None:
-            self._rw = make_exporter(self._heap, self._id, self._size, self._token)
-        n = int(self._length_word()[0])
-        storage = np.asarray(self._rw)[self.HEADER:].view(self._element.dtype)
-        return storage[:n]
-
-    def append(self, value: Any) -> None:
-        self.extend(np.asarray([value], dtype=self._element.dtype))
-
-    def extend(self, values: Any) -> None:
-        me = self._require_owned()
-        vals = np.asarray(values, dtype=self._element.dtype)
-        n = int(self._length_word()[0])
-        if n + len(vals) > self._capacity:
-            self._grow(max(2 * self._capacity, n + len(vals)), me)
-        buf = self._heap.buffer(self._id, self._size)
-        storage = np.frombuffer(buf, dtype=self._element.dtype, offset=self.HEADER)
-        storage[n : n + len(vals)] = vals
-        self._length_word()[0] = n + len(vals)
-
-    def _grow(self, capacity: int, me: int) -> None:
-        self._check_no_views("grow")
-        size = self.HEADER + capacity * self._element.size
-        new_id, _ptr = self._heap.alloc(size, VEC_STORAGE.type_id, me)
-        old = self._heap.buffer(self._id, self._size)
-        self._heap.buffer(new_id, size)[: self._size] = old[:]
-        old_id = self._id
-        self._rebind(new_id)
-        self._size, self._capacity = size, capacity
-        self._heap.free(old_id)

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExchangeError, InterfaceError
-from ..heap.containers import RRefArray, RRefDeque, RRefVec
+from ..heap.containers import RRefArray, RRefDeque
 from ..heap.layout import Layout
 from ..heap.rref import RRef
+from ..heap.vec import RRefVec
 
 SCALARS: dict[Any, type] = {int: int, float: float, bool: bool, str: str, bytes: bytes}
 MOVABLE = (RRef, RRefDeque, RRefArray, RRefVec)

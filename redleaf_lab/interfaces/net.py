@@ -133,19 +133,15 @@ class PacketPool:
 
     def fill(self, dq: RRefDeque, upto: int | None = None) -> int:
         """Move free buffers into `dq` until it holds `upto` (its capacity by default);
-        one handle-free batch. Returns how many moved."""
+        one registry call. Returns how many moved."""
         want = (dq.capacity if upto is None else upto) - len(dq)
         if want <= 0:
             return 0
-        batch = self.free.take_batch(want)
-        dq.put_batch(batch)
-        return len(batch)
+        return self.free.move_to(dq, want)
 
     def give_back(self, dq: RRefDeque) -> int:
-        """Move every buffer of `dq` back to the free list (one batch)."""
-        batch = dq.take_batch()
-        self.free.put_batch(batch)
-        return len(batch)
+        """Move every buffer of `dq` back to the free list (one registry call)."""
+        return dq.move_to(self.free)
 
     def reconcile(self, held_by_app: int, net: Any) -> int:
         """Count buffers lost in driver crashes as dropped and replace them; returns how

@@ -1,16 +1,18 @@
-"""The fused deque calls of the drivers' per-batch path: `take_batch_iovas` (take and the
+"""The fused deque calls of the drivers' per-batch path: `move_to`, `move_exact` and
+`move_with_iovas` (deque to deque, with field work), `take_batch_iovas` (take and the
 DMA addresses in one registry call), `put_batch(batch, field, values)` (write a field and
 append in one call), `RRefDeque.get`/`set` (a field of every item, in place, no move),
 and `len` (one owner-checked call). Each is checked for the same refusals as the slow
 path: not the owner, a moved deque, a borrowed item, a bad field; and for "nothing
-changed" when it refuses. (A borrowed item cannot be in a deque: attach refuses it.) The per-owner counters must stay exact across batch moves."""
+changed" when it refuses. (A borrowed item cannot be in a deque: attach refuses it.)
+The per-owner counters must stay exact across batch moves."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from redleaf_lab import BlkReq, RRef, RRefDeque
+from redleaf_lab import BlkReq, Block, RRef, RRefDeque
 from redleaf_lab.errors import NotOwnerError, StaleRefError
 
 
@@ -133,3 +135,57 @@ def test_batch_moves_keep_the_per_owner_counters_exact(kernel):
     dq.put_batch(batch)
     assert heap.domain_stats(1) == after_alloc and heap.domain_stats(3) == (0, 0)
     assert heap.domain_stats(0) == nested
+
+
+def test_move_to_moves_what_fits_and_keeps_the_items_nested(kernel):
+    heap = kernel.heap
+    src = wrapped([1, 2, 3, 4, 5], capacity=6)
+    dst = requests([9], capacity=4)
+    nested = heap.domain_stats(0)
+    assert src.move_to(dst) == 3  # dst had room for 3
+    assert dst.get("block").tolist() == [9, 1, 2, 3] and src.get("block").tolist() == [4, 5]
+    assert heap.domain_stats(0) == nested  # still nested: no counter moved
+    assert src.move_to(dst, 5) == 0
+    assert dst.move_to(src, 1) == 1 and src.get("block").tolist() == [4, 5, 9]
+    with pytest.raises(ValueError, match="into itself"):
+        src.move_to(src)
+    with pytest.raises(TypeError, match="cannot move"):
+        src.move_to(RRefDeque.new(Block, 4))
+
+
+def test_move_exact_is_all_or_nothing_and_can_write_a_field(kernel):
+    src = requests([1, 2, 3], capacity=4)
+    dst = RRefDeque.new(BlkReq, 2)
+    with pytest.raises(ValueError, match="holds 3 items, not 4"):
+        src.move_exact(dst, 4)
+    with pytest.raises(ValueError, match="do not fit"):
+        src.move_exact(dst, 3, "data_len", 5)
+    assert len(src) == 3 and len(dst) == 0 and src.get("data_len").tolist() == [0, 0, 0]
+    src.move_exact(dst, 2, "data_len", np.array([10, 20]))
+    assert dst.get("data_len").tolist() == [10, 20] and src.get("block").tolist() == [3]
+    with pytest.raises(TypeError, match="needs values"):
+        src.move_exact(dst, 1, "data_len")
+
+
+def test_move_with_iovas_gives_addresses_and_a_field(kernel):
+    src = wrapped([7, 8, 9], capacity=4)
+    src.set("data_len", np.array([70, 80, 90]))
+    dst = RRefDeque.new(BlkReq, 8)
+    n, iovas, lens = src.move_with_iovas(dst, 2, "data", get="data_len")
+    assert n == 2 and lens.tolist() == [70, 80] and len(iovas) == 2
+    taken, expected = dst.take_batch_iovas(2, "data")
+    assert len(taken) == 2 and iovas.tolist() == expected.tolist()
+    n, iovas, none = src.move_with_iovas(dst, 5, "data")  # fewer than asked: sized to it
+    assert n == 1 and len(iovas) == 1 and none is None
+
+
+def test_moves_are_for_the_owner_of_both_deques(kernel):
+    src = requests([1, 2])
+    dst = RRefDeque.new(BlkReq, 4)
+    kernel.heap.move(dst._id, 1, 4)  # not ours now
+    with pytest.raises(NotOwnerError):
+        src.move_to(dst)
+    with pytest.raises(NotOwnerError):
+        src.move_with_iovas(dst, 2, "data")
+    kernel.heap.move(dst._id, 4, 1)
+    assert src.move_to(dst) == 2

@@ -19,8 +19,12 @@
  * they do not fit, with *bad_index = RL_NO_INDEX); rl_deque_fields reads or writes one
  * field of every object in the deque where it is (no move; its owner acts through the
  * deque, as RedLeaf code indexes an RRefDeque it owns), all or nothing, as bulk.c does for
- * top-level objects; rl_deque_len is the length, for the owner only (else -error).
- * Locking: the heap mutex.
+ * top-level objects; rl_deque_len is the length, for the owner only (else -error);
+ * rl_deque_move moves items from the front of one deque of the owner to the back of
+ * another in one step (they stay nested: only their parent changes), with optional
+ * per-item field work (write one field, give IOVAs, read one field) checked before
+ * anything changes: a driver moves buffers between its rings and its caller's deques
+ * without a batch in between. Locking: the heap mutex.
  */
 #include <string.h>
 
@@ -178,4 +182,79 @@ int rl_deque_fields(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (n && (!buf || width > UINT64_MAX / n)) return RL_EINVAL;
     LOCKED(h, fields_locked(h, deque, owner, offset, width, buf, n, write, bad_index));
+}
+
+/* the per-item field work of a move: bytes [offset, offset + width) of each item */
+typedef struct {
+    uint64_t offset, width;
+    uint8_t *buf;
+} field_io;
+
+static int field_io_fits(const rl_slot *s, const field_io *f) {
+    return f->buf ? field_fits(s, f->offset, f->width) : RL_OK;
+}
+
+static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
+                       int exact, const field_io *set, const field_io *iova,
+                       const field_io *get, uint64_t *moved) {
+    uint64_t *sw, *dw, scap, dcap;
+    if (src == dst) return RL_EINVAL;
+    int rc = deque_ring(h, src, owner, &sw, &scap);
+    if (!rc) rc = deque_ring(h, dst, owner, &dw, &dcap);
+    if (rc) return rc;
+    uint64_t shead = sw[0], slen = sw[1], dlen = dw[1], room = dcap - dlen;
+    uint64_t n = limit;
+    if (exact) {
+        if (n > slen) return RL_EINVAL;
+        if (n > room) return RL_EFULL;
+    } else {
+        n = n < slen ? n : slen;
+        n = n < room ? n : room;
+    }
+    const uint64_t *sring = sw + 2;
+    for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
+        const rl_slot *s = resolve(h, sring[at]); /* first pass: check every item */
+        if (!s || (s->flags & F_PENDING)) return RL_ESTALE;
+        if (s->owner != RL_OWNER_NESTED || s->parent != src) return RL_ENESTED;
+        if (set->buf && s->borrows) return RL_EBORROWED;
+        rc = field_io_fits(s, set);
+        if (!rc) rc = field_io_fits(s, iova);
+        if (!rc) rc = field_io_fits(s, get);
+        if (rc) return rc;
+    }
+    uint64_t *dring = dw + 2, dat = (dw[0] + dlen) % dcap;
+    for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
+        uint64_t id = sring[at]; /* second pass: field work, then the move */
+        rl_slot *s = resolve(h, id);
+        uint8_t *item = h->base + s->offset;
+        if (set->buf) memmove(item + set->offset, set->buf + i * set->width, set->width);
+        if (iova->buf)
+            ((uint64_t *)(void *)iova->buf)[i] = h->iova_base + s->offset + iova->offset;
+        if (get->buf) memcpy(get->buf + i * get->width, item + get->offset, get->width);
+        s->parent = dst;
+        dring[dat] = id;
+        dat = dat + 1 == dcap ? 0 : dat + 1;
+    }
+    /* as for a take, the source slots keep their ids (see take_locked) */
+    sw[0] = (shead + n) % scap;
+    sw[1] = slen - n;
+    dw[1] = dlen + n;
+    *moved = n;
+    return RL_OK;
+}
+
+int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
+                      int exact, uint64_t set_offset, uint64_t set_width, const void *set_src,
+                      uint64_t iova_offset, uint64_t iova_width, uint64_t *iovas_out,
+                      uint64_t get_offset, uint64_t get_width, void *get_out) {
+    /* the casts drop a const the move never violates: it only reads set_src */
+    field_io set = {set_offset, set_width, (uint8_t *)(uintptr_t)set_src};
+    field_io iova = {iova_offset, iova_width, (uint8_t *)iovas_out};
+    field_io get = {get_offset, get_width, (uint8_t *)get_out};
+    if (set.buf && !exact) return -RL_EINVAL; /* the caller must know how many it writes */
+    uint64_t moved = 0;
+    pthread_mutex_lock(&h->lock);
+    int rc = move_locked(h, src, dst, owner, limit, exact, &set, &iova, &get, &moved);
+    pthread_mutex_unlock(&h->lock);
+    return rc ? -(int64_t)rc : (int64_t)moved;
 }
