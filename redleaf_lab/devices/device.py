@@ -68,6 +68,7 @@ class Device:
         self._bar_buffer = bar
         self._r32: npt.NDArray[np.uint32] = np.frombuffer(bar, dtype="<u4")
         self._r64: npt.NDArray[np.uint64] = np.frombuffer(bar, dtype="<u8")
+        self._bar_bytes = int(self._r32.nbytes)
         self._heap = heap
         self._after_write = after_write
         self._driver: int | None = None  # None: unbound (trusted code drives it directly)
@@ -76,10 +77,10 @@ class Device:
     # -- registers -------------------------------------------------------------------
     @property
     def bar_size(self) -> int:
-        return int(self._r32.nbytes)
+        return self._bar_bytes
 
     def _check(self, offset: int, width: int) -> int:
-        if type(offset) is not int or offset < 0 or offset % width or offset + width > self.bar_size:
+        if type(offset) is not int or offset < 0 or offset % width or offset + width > self._bar_bytes:
             raise ValueError(f"{self.name}: bad {width * 8}-bit register offset {offset!r} "
                              f"(BAR is {self.bar_size} bytes)")
         return offset // width

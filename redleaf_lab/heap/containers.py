@@ -53,6 +53,7 @@ _rl_batch_put = lib.rl_batch_put
 _rl_batch_put_field = lib.rl_batch_put_field
 _rl_deque_fields = lib.rl_deque_fields
 _rl_deque_len = lib.rl_deque_len
+_rl_deque_add = lib.rl_deque_add
 _rl_deque_move = lib.rl_deque_move
 _from_buffer = ffi.from_buffer
 _new_index = ffi.new
@@ -339,25 +340,34 @@ class RRefDeque(_SlotContainer):
         back of `dst`, as many as `dst` has room for; both must be the caller's. One
         registry call, no handle, no batch (the items stay nested: only their container
         changes). Returns how many moved."""
-        n = self._move_items(dst, self._capacity if limit is None else max(0, limit), 0,
-                       None, None, None, None)
-        return n
+        limit = self._capacity if limit is None else max(0, limit)
+        self._check_peer(dst)
+        moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), limit, 0,
+                                    0, 0, _NULL, 0, 0, _NULL, 0, 0, _NULL)
+        if moved < 0:
+            self._move_error(-moved, dst, limit)
+        return moved
 
     def move_exact(self, dst: RRefDeque, n: int, field: str | None = None,
                    values: npt.ArrayLike | None = None) -> None:
         """Move exactly `n` items to the back of `dst`, or none (ValueError if this deque
         holds fewer or `dst` lacks room). With `field`, first write `values` (broadcast
         to (n,) plus the field's shape) into that field of each, in the same call."""
-        src = None
+        self._check_peer(dst)
+        offset = width = 0
+        src = _NULL
         if field is not None:
             if values is None:
                 raise TypeError(f"move_exact: field {field!r} needs values")
             dtype, offset = self._element.field(field)
-            src = np.empty((n, *dtype.shape), dtype=dtype.base)  # a private copy
-            src[...] = values
-            self._move_items(dst, n, 1, (offset, dtype.itemsize, src), None, None, None)
-        else:
-            self._move_items(dst, n, 1, None, None, None, None)
+            width = dtype.itemsize
+            copy = np.empty((n, *dtype.shape), dtype=dtype.base)  # a private copy
+            copy[...] = values
+            src = _from_buffer(copy)
+        moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), n, 1,
+                                    offset, width, src, 0, 0, _NULL, 0, 0, _NULL)
+        if moved < 0:
+            self._move_error(-moved, dst, n)
 
     def move_with_iovas(self, dst: RRefDeque, limit: int, field: str | None,
                         get: str | None = None
@@ -366,36 +376,32 @@ class RRefDeque(_SlotContainer):
         `field` in each moved item and, with `get`, a copy of that field of each: the
         zero-copy DMA idiom (lend free buffers, write their addresses into descriptors).
         Returns (moved, iovas, got or None), the arrays sized to what moved."""
+        self._check_peer(dst)
         limit = max(0, min(limit, self._capacity))
         dtype, offset = self._element.field(field)
         iovas = np.empty(limit, dtype=np.uint64)
         got = None
-        get_io = None
+        get_offset = get_width = 0
+        get_buf = _NULL
         if get is not None:
             get_dtype, get_offset = self._element.field(get)
+            get_width = get_dtype.itemsize
             got = np.empty(limit, dtype=get_dtype)
-            get_io = (get_offset, get_dtype.itemsize, got)
-        n = self._move_items(dst, limit, 0, None, (offset, dtype.itemsize), iovas, get_io)
-        if n < limit:
-            iovas = iovas[:n]
-            got = None if got is None else got[:n]
-        return n, iovas, got
-
-    def _move_items(self, dst: RRefDeque, limit: int, exact: int, set_io: Any, iova_io: Any,
-              iovas: Any, get_io: Any) -> int:
-        if not isinstance(dst, RRefDeque) or dst._element is not self._element:
-            raise TypeError(f"RRefDeque[{self._element.name}] cannot move items into {dst!r}")
-        s_off, s_width, s_buf = set_io if set_io is not None else (0, 0, _NULL)
-        i_off, i_width = iova_io if iova_io is not None else (0, 0)
-        g_off, g_width, g_buf = get_io if get_io is not None else (0, 0, _NULL)
-        moved: int = _rl_deque_move(
-            self._hp, self._id, dst._id, current_owner_id(), limit, exact,
-            s_off, s_width, _NULL if s_buf is _NULL else _from_buffer(s_buf),
-            i_off, i_width, _NULL if iovas is None else _from_buffer("uint64_t[]", iovas),
-            g_off, g_width, _NULL if g_buf is _NULL else _from_buffer(g_buf))
+            get_buf = _from_buffer(got)
+        moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), limit, 0,
+                                    0, 0, _NULL, offset, dtype.itemsize,
+                                    _from_buffer("uint64_t[]", iovas), get_offset, get_width,
+                                    get_buf)
         if moved < 0:
             self._move_error(-moved, dst, limit)
-        return moved
+        if moved < limit:
+            iovas = iovas[:moved]
+            got = None if got is None else got[:moved]
+        return moved, iovas, got
+
+    def _check_peer(self, dst: RRefDeque) -> None:
+        if not isinstance(dst, RRefDeque) or dst._element is not self._element:
+            raise TypeError(f"RRefDeque[{self._element.name}] cannot move items into {dst!r}")
 
     def _move_error(self, rc: int, dst: RRefDeque, n: int) -> None:
         self._require_owned()  # the clearer errors: moved away, not ours, freed
@@ -429,6 +435,26 @@ class RRefDeque(_SlotContainer):
         src[...] = values  # a private copy: `values` may alias the items
         self._fields(offset, dtype.itemsize, src, 1, f"set {field!r}")
 
+    def add(self, field: str, value: int) -> None:
+        """Add `value` (an int, negative to subtract; modulo 2**bits) to the unsigned integer
+        `field` of every item, in place: one registry call, no array (ixy-fwd's "touch one
+        byte of every packet", a TTL decrement)."""
+        dtype, offset = self._element.field(field)
+        if dtype.kind != "u" or dtype.shape:
+            raise TypeError(f"add: field {field!r} is {dtype}, not an unsigned integer")
+        if type(value) is not int:
+            raise TypeError(f"add: value must be an int, not {value!r}")
+        n = int(self._header[1])
+        rc = _rl_deque_add(self._hp, self._id, current_owner_id(), offset, dtype.itemsize,
+                           value % (1 << 64), n, _NULL)
+        if rc:
+            bad = _new_index("uint64_t *")
+            rc = _rl_deque_add(self._hp, self._id, current_owner_id(), offset, dtype.itemsize,
+                               value % (1 << 64), n, bad)
+            if rc:
+                self._require_owned()
+                self._raise_item(rc, n, bad[0], f"add to {field!r}")
+
     def _fields(self, offset: int, width: int, buf: np.ndarray, write: int, what: str) -> None:
         rc = _rl_deque_fields(self._hp, self._id, current_owner_id(), offset, width,
                               _from_buffer(buf), len(buf), write, _NULL)
@@ -438,9 +464,13 @@ class RRefDeque(_SlotContainer):
                                   _from_buffer(buf), len(buf), write, bad)
             if rc:
                 self._require_owned()
-                positions = self._ring(int(self._header[0]), len(buf))
-                self._heap._raise_bulk(rc, self._slots[positions], bad[0],
-                                       f"RRefDeque 0x{self._id:x} {what}", self._id)
+                self._raise_item(rc, len(buf), bad[0], what)
+
+    def _raise_item(self, rc: int, n: int, bad: int, what: str) -> None:
+        """Raise the error of a call on the deque's `n` items that names item `bad`."""
+        positions = self._ring(int(self._header[0]), n)
+        self._heap._raise_bulk(rc, self._slots[positions], bad,
+                               f"RRefDeque 0x{self._id:x} {what}", self._id)
 
     def __iter__(self) -> Any:
         raise TypeError("iterate with pop_front()/pop_many(): items move out of the deque")

@@ -9,7 +9,7 @@ jumbo frames are off and it drops longer frames):
     len    u32  at 0    frame length in bytes (set by the driver on RX, by the app for TX)
     flags  u32  at 4    free for the application
     head   u64  at 64   the first 8 frame bytes, as one number (aliases data[0:8]),
-                        so an app can touch a whole batch with one gather and one scatter
+                        so an app can touch a whole batch with one call (RRefDeque.add)
     data   u8[1984] at 64
 
 Ownership (as in RedLeaf, zero copy): packet buffers belong to the application's
@@ -36,7 +36,7 @@ packet if it held one; empty RX buffers are counted too: the count is an upper b
 
 Client helpers (used by the apps, the benchmark and the live workload; they run in the
 calling domain): `PacketPool` (free list and census), `touch` (change one byte of every
-packet of a deque with one gather and one scatter), `Forwarder` (ixy-fwd's loop).
+packet of a deque with one call), `Forwarder` (ixy-fwd's loop).
 
 Errors: a frame length outside MIN_FRAME..MAX_FRAME in a TX batch is the caller's bug;
 the driver reports it as `InvalidRequest` (an error value: it crosses the proxy,
@@ -155,13 +155,13 @@ class PacketPool:
         return max(lost, 0)
 
 
-TOUCH = np.uint64(1 << 48)  # the first byte of the source MAC address (frame byte 6)
+TOUCH = 1 << 48  # adds 1 to the first byte of the source MAC address (frame byte 6)
 
 
 def touch(dq: RRefDeque) -> None:
-    """Change one byte of every packet in `dq` (as ixy-fwd does): one gather and one
-    scatter, on the packets where they are."""
-    dq.set("head", dq.get("head") + TOUCH)
+    """Change one byte of every packet in `dq` (as ixy-fwd does), where they are: one
+    registry call (RRefDeque.add)."""
+    dq.add("head", TOUCH)
 
 
 class Forwarder:

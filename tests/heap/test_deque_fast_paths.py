@@ -189,3 +189,19 @@ def test_moves_are_for_the_owner_of_both_deques(kernel):
         src.move_with_iovas(dst, 2, "data")
     kernel.heap.move(dst._id, 4, 1)
     assert src.move_to(dst) == 2
+
+
+def test_add_changes_an_unsigned_field_in_place_and_wraps(kernel):
+    dq = wrapped([1, 2, 0xFFFF_FFFF_FFFF_FFFF], capacity=4)
+    dq.add("block", 5)
+    assert dq.get("block").tolist() == [6, 7, 4]  # the last one wrapped
+    dq.add("data_len", -1)  # u32: minus one is 2**32 - 1
+    assert dq.get("data_len").tolist() == [0xFFFF_FFFF] * 3
+    with pytest.raises(TypeError, match="not an unsigned integer"):
+        dq.add("data", 1)
+    with pytest.raises(TypeError, match="must be an int"):
+        dq.add("block", 1.5)
+    RRefDeque.new(BlkReq, 2).add("block", 1)  # empty: nothing to do
+    kernel.heap.move(dq._id, 1, 4)
+    with pytest.raises(NotOwnerError):
+        dq.add("block", 1)

@@ -19,7 +19,8 @@
  * they do not fit, with *bad_index = RL_NO_INDEX); rl_deque_fields reads or writes one
  * field of every object in the deque where it is (no move; its owner acts through the
  * deque, as RedLeaf code indexes an RRefDeque it owns), all or nothing, as bulk.c does for
- * top-level objects; rl_deque_len is the length, for the owner only (else -error);
+ * top-level objects; rl_deque_add adds a number to an unsigned field of every object in
+ * place (ixy-fwd's "touch one byte", a TTL decrement); rl_deque_len is the length, for the owner only (else -error);
  * rl_deque_move moves items from the front of one deque of the owner to the back of
  * another in one step (they stay nested: only their parent changes), with optional
  * per-item field work (write one field, give IOVAs, read one field) checked before
@@ -146,9 +147,14 @@ int rl_deque_put(rl_heap *h, uint64_t deque, uint32_t owner, const uint64_t *ids
     LOCKED(h, put_locked(h, deque, owner, ids, n, bad_index));
 }
 
+enum field_op { FIELD_GET, FIELD_SET, FIELD_ADD };
+
+/* Checks the field of every item of the deque (first pass) and applies `op` to each
+ * (second pass): copy to or from buf (n items, n = the deque's length, else RL_EINVAL),
+ * or add `addend` to an unsigned little-endian field of 1, 2, 4 or 8 bytes (wrapping). */
 static int fields_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
-                         uint64_t width, uint8_t *buf, uint64_t n, int write,
-                         uint64_t *bad_index) {
+                         uint64_t width, uint8_t *buf, uint64_t n, enum field_op op,
+                         uint64_t addend, uint64_t *bad_index) {
     uint64_t *w, cap;
     int rc = deque_ring(h, deque, owner, &w, &cap);
     if (rc) return rc;
@@ -156,22 +162,27 @@ static int fields_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t of
     if (w[1] != n) return RL_EINVAL; /* the caller sized buf for another length */
     const uint64_t *ring = w + 2;
     for (uint64_t i = 0, at = head; i < n; i++, at = at + 1 == cap ? 0 : at + 1) {
-        /* first pass: check every item */
         const rl_slot *s = resolve(h, ring[at]);
         rc = field_fits(s, offset, width);
         if (!rc && (s->owner != RL_OWNER_NESTED || s->parent != deque)) rc = RL_ENESTED;
-        if (!rc && write && s->borrows) rc = RL_EBORROWED;
+        if (!rc && op != FIELD_GET && s->borrows) rc = RL_EBORROWED;
         if (rc) {
             if (bad_index) *bad_index = i;
             return rc;
         }
     }
     for (uint64_t i = 0, at = head; i < n; i++, at = at + 1 == cap ? 0 : at + 1) {
-        /* second pass: copy */
         uint8_t *field = h->base + resolve(h, ring[at])->offset + offset;
+        if (op == FIELD_ADD) {
+            uint64_t value = 0; /* little-endian hosts only (x86-64, aarch64) */
+            memcpy(&value, field, width);
+            value += addend;
+            memcpy(field, &value, width);
+            continue;
+        }
         uint8_t *item = buf + i * width;
-        if (width == 8) memcpy(write ? field : item, write ? item : field, 8); /* one move */
-        else if (write) memmove(field, item, width);
+        if (width == 8) memcpy(op == FIELD_SET ? field : item, op == FIELD_SET ? item : field, 8);
+        else if (op == FIELD_SET) memmove(field, item, width);
         else memcpy(item, field, width);
     }
     return RL_OK;
@@ -181,7 +192,16 @@ int rl_deque_fields(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
                     uint64_t width, void *buf, uint64_t n, int write, uint64_t *bad_index) {
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (n && (!buf || width > UINT64_MAX / n)) return RL_EINVAL;
-    LOCKED(h, fields_locked(h, deque, owner, offset, width, buf, n, write, bad_index));
+    LOCKED(h, fields_locked(h, deque, owner, offset, width, buf, n,
+                            write ? FIELD_SET : FIELD_GET, 0, bad_index));
+}
+
+int rl_deque_add(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset, uint64_t width,
+                 uint64_t addend, uint64_t n, uint64_t *bad_index) {
+    if (bad_index) *bad_index = RL_NO_INDEX;
+    if (width != 1 && width != 2 && width != 4 && width != 8) return RL_EINVAL;
+    LOCKED(h, fields_locked(h, deque, owner, offset, width, NULL, n, FIELD_ADD, addend,
+                            bad_index));
 }
 
 /* the per-item field work of a move: bytes [offset, offset + width) of each item */

@@ -154,6 +154,11 @@ int rl_deque_take_iovas(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t lim
 /* Read (write = 0) or write one field of every object in the deque, front first, where
  * it is; `owner` must own the deque, which must hold exactly n objects (else RL_EINVAL);
  * buf holds n * width bytes. All or nothing (*bad_index: the first bad position). */
+/* Add `addend` (wrapping; minus k is 2^64 - k) to the unsigned little-endian field of
+ * width 1, 2, 4 or 8 bytes at `offset` of every object in the deque, in place; the
+ * deque must hold exactly n objects. All or nothing (*bad_index: the first bad position). */
+int rl_deque_add(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset, uint64_t width,
+                 uint64_t addend, uint64_t n, uint64_t *bad_index);
 /* Move up to `limit` items from the front of deque src to the back of deque dst, both
  * owned by `owner` (they stay nested; only their parent changes). exact: exactly `limit`
  * or nothing (RL_EINVAL if src holds fewer, RL_EFULL if dst lacks room); else clipped to
