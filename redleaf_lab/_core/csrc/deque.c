@@ -65,6 +65,16 @@ static void ring_write(uint64_t *ring, uint64_t cap, uint64_t start, uint64_t n,
     memcpy(ring, in + first, (n - first) * sizeof *in);
 }
 
+/* Copies one field; constant widths let the compiler turn memcpy into one load/store. */
+static inline void copy_width(uint8_t *dst, const uint8_t *src, uint64_t width) {
+    switch (width) {
+    case 2: memcpy(dst, src, 2); break;
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    default: memmove(dst, src, width); /* a caller may pass overlapping memory */
+    }
+}
+
 /* a field of `width` bytes at `offset` inside the object (checked before any change) */
 static int field_fits(const rl_slot *s, uint64_t offset, uint64_t width) {
     if (!s || (s->flags & F_PENDING)) return RL_ESTALE;
@@ -175,15 +185,14 @@ static int fields_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t of
         uint8_t *field = h->base + resolve(h, ring[at])->offset + offset;
         if (op == FIELD_ADD) {
             uint64_t value = 0; /* little-endian hosts only (x86-64, aarch64) */
-            memcpy(&value, field, width);
+            copy_width((uint8_t *)&value, field, width);
             value += addend;
-            memcpy(field, &value, width);
+            copy_width(field, (const uint8_t *)&value, width);
             continue;
         }
         uint8_t *item = buf + i * width;
-        if (width == 8) memcpy(op == FIELD_SET ? field : item, op == FIELD_SET ? item : field, 8);
-        else if (op == FIELD_SET) memmove(field, item, width);
-        else memcpy(item, field, width);
+        if (op == FIELD_SET) copy_width(field, item, width);
+        else copy_width(item, field, width);
     }
     return RL_OK;
 }
@@ -210,9 +219,19 @@ typedef struct {
     uint8_t *buf;
 } field_io;
 
-static int field_io_fits(const rl_slot *s, const field_io *f) {
-    return f->buf ? field_fits(s, f->offset, f->width) : RL_OK;
+/* The bytes an item must have for every requested field (0 if none); UINT64_MAX if a
+ * field's end overflows (no item has that many). */
+static uint64_t field_io_need(const field_io *const *fields, int count) {
+    uint64_t need = 0;
+    for (int k = 0; k < count; k++) {
+        const field_io *f = fields[k];
+        if (!f->buf) continue;
+        if (f->offset > UINT64_MAX - f->width) return UINT64_MAX;
+        if (f->offset + f->width > need) need = f->offset + f->width;
+    }
+    return need;
 }
+
 
 static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
                        int exact, const field_io *set, const field_io *iova,
@@ -231,26 +250,25 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         n = n < slen ? n : slen;
         n = n < room ? n : room;
     }
+    const field_io *const fields[3] = {set, iova, get};
+    uint64_t need = field_io_need(fields, 3);
     const uint64_t *sring = sw + 2;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
         const rl_slot *s = resolve(h, sring[at]); /* first pass: check every item */
         if (!s || (s->flags & F_PENDING)) return RL_ESTALE;
         if (s->owner != RL_OWNER_NESTED || s->parent != src) return RL_ENESTED;
         if (set->buf && s->borrows) return RL_EBORROWED;
-        rc = field_io_fits(s, set);
-        if (!rc) rc = field_io_fits(s, iova);
-        if (!rc) rc = field_io_fits(s, get);
-        if (rc) return rc;
+        if (s->size < need) return RL_EINVAL; /* a field does not fit this item */
     }
     uint64_t *dring = dw + 2, dat = (dw[0] + dlen) % dcap;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
         uint64_t id = sring[at]; /* second pass: field work, then the move */
         rl_slot *s = resolve(h, id);
         uint8_t *item = h->base + s->offset;
-        if (set->buf) memmove(item + set->offset, set->buf + i * set->width, set->width);
+        if (set->buf) copy_width(item + set->offset, set->buf + i * set->width, set->width);
         if (iova->buf)
             ((uint64_t *)(void *)iova->buf)[i] = h->iova_base + s->offset + iova->offset;
-        if (get->buf) memcpy(get->buf + i * get->width, item + get->offset, get->width);
+        if (get->buf) copy_width(get->buf + i * get->width, item + get->offset, get->width);
         s->parent = dst;
         dring[dat] = id;
         dat = dat + 1 == dcap ? 0 : dat + 1;
