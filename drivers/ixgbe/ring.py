@@ -4,8 +4,8 @@ Purpose: a ring is `size` 16-byte descriptors in DMA memory (§7.1.6 / §7.2.3.2
 the packet buffers the NIC currently owns, in slot order, in an RRefDeque of this
 domain (`held`; zero copy: the buffers stay in the shared heap and are never touched by
 Python). Buffers move between the caller's deques and `held` with one registry call
-per batch (RRefDeque.move_*), which also gives their DMA addresses or writes their
-lengths: no batch object and no per-packet Python.
+per batch (RRefDeque.move_*), which also writes their descriptors or their lengths: no
+batch object and no per-packet Python.
 
 Armed slots are the window [oldest, oldest + count) modulo `size`; `held` holds the
 window's buffers, front first. Descriptors complete in ring order, so the completed
@@ -18,13 +18,14 @@ descriptor").
 * `RxRing.completed(limit)` -> (n, lengths): how many of the oldest buffers hold a
   received frame (DD set, EOP required: one frame per buffer) and their lengths;
   `deliver(n, lengths, collect)` moves them to `collect` with their lengths set;
-  `arm_from(packets, limit)` moves free buffers from `packets` onto the ring and writes
-  read-format descriptors (packet address, header address 0, which clears DD).
+  `arm_from(packets, limit)` moves free buffers from `packets` onto the ring, writing
+  their read-format descriptors (packet address, header address 0, which clears DD) in
+  the same registry call (RRefDeque.move_to_ring).
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
   back, RS is set on every descriptor); `hand_back(n, collect)` moves (up to) n sent
   buffers to `collect`; `post_from(packets, limit)` checks the frames' lengths (one
   table lookup builds the descriptor words and checks them), then moves the frames onto
-  the ring and writes advanced data descriptors.
+  the ring, writing their advanced data descriptors in the same call.
 The caller writes the tail register once per batch.
 
 Ownership: the ring memory comes from device.dma_alloc and `held` is allocated here;
@@ -166,14 +167,8 @@ class RxRing(Ring):
         """Lend up to `limit` free buffers of `packets` to the NIC: they move onto the ring
         (one registry call, which gives their data addresses) and get read-format
         descriptors in the slots after the window (§7.1.6.1). Returns how many."""
-        start = self.tail
-        n, iovas, _ = packets.move_with_iovas(self.held, min(limit, self.room), "data")
-        done = 0
-        for slot, count in self.runs(start, n):
-            ring = self.d64[slot : slot + count]
-            ring[:, 0] = iovas[done : done + count]
-            ring[:, 1] = 0  # header address 0: clears the status (DD) of the old writeback
-            done += count
+        # {packet address, header address 0}: the 0 also clears the old writeback's DD
+        n = packets.move_to_ring(self.held, min(limit, self.room), "data", self.d64, self.tail)
         self.count += n
         return n
 
@@ -216,7 +211,7 @@ class TxRing(Ring):
             words = self.words.take(lengths)
         except IndexError:  # longer than max_frame
             return None
-        return words if words.all() else None
+        return words if np.count_nonzero(words) == len(words) else None
 
     def post_from(self, packets, limit: int):
         """Send up to `limit` frames of `packets`: the lengths are read and checked first
@@ -228,13 +223,6 @@ class TxRing(Ring):
         words = self.descriptor_words(lengths)
         if words is None:
             return None, lengths
-        start = self.tail
-        n, iovas, _ = packets.move_with_iovas(self.held, len(lengths), "data")
-        done = 0
-        for slot, count in self.runs(start, n):
-            ring = self.d64[slot : slot + count]
-            ring[:, 0] = iovas[done : done + count]
-            ring[:, 1] = words[done : done + count]
-            done += count
+        n = packets.move_to_ring(self.held, len(words), "data", self.d64, self.tail, words)
         self.count += n
         return n, lengths

@@ -205,3 +205,36 @@ def test_add_changes_an_unsigned_field_in_place_and_wraps(kernel):
     kernel.heap.move(dq._id, 1, 4)
     with pytest.raises(NotOwnerError):
         dq.add("block", 1)
+
+
+def test_move_to_ring_writes_one_descriptor_per_item_and_wraps(kernel):
+    src = requests([1, 2, 3])
+    dst = RRefDeque.new(BlkReq, 8)
+    ring = np.zeros((4, 2), dtype=np.uint64)
+    assert src.move_to_ring(dst, 3, "data", ring, 2, word=7) == 3
+    taken, iovas = dst.take_batch_iovas(3, "data")
+    assert len(taken) == 3
+    assert ring[[2, 3, 0], 0].tolist() == iovas.tolist() and ring[1].tolist() == [0, 0]
+    assert ring[[2, 3, 0], 1].tolist() == [7, 7, 7]
+    dst.put_batch(taken)
+    words = np.array([11, 22], dtype=np.uint64)
+    assert dst.move_to_ring(src, 2, "block", ring, 3, words) == 2
+    assert ring[[3, 0], 1].tolist() == [11, 22]
+    assert src.get("block").tolist() == [1, 2]
+
+
+def test_move_to_ring_refuses_bad_rings_and_moves_nothing(kernel):
+    src = requests([1, 2, 3])
+    dst = RRefDeque.new(BlkReq, 8)
+    with pytest.raises(TypeError, match="shape"):
+        src.move_to_ring(dst, 3, "data", np.zeros((4, 3), dtype=np.uint64), 0)
+    with pytest.raises(TypeError, match="shape"):
+        src.move_to_ring(dst, 3, "data", np.zeros((4, 2), dtype=np.uint32), 0)
+    with pytest.raises(ValueError, match="outside"):
+        src.move_to_ring(dst, 3, "data", np.zeros((4, 2), dtype=np.uint64), 4)
+    with pytest.raises(TypeError, match="at least 3"):
+        src.move_to_ring(dst, 3, "data", np.zeros((4, 2), dtype=np.uint64), 0,
+                         np.zeros(2, dtype=np.uint64))
+    small = np.zeros((2, 2), dtype=np.uint64)
+    assert src.move_to_ring(dst, 3, "data", small, 0) == 2  # no more than the ring holds
+    assert len(src) == 1 and len(dst) == 2

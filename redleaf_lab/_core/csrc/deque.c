@@ -25,7 +25,9 @@
  * another in one step (they stay nested: only their parent changes), with optional
  * per-item field work (write one field, give IOVAs, read one field) checked before
  * anything changes: a driver moves buffers between its rings and its caller's deques
- * without a batch in between. Locking: the heap mutex.
+ * without a batch in between; rl_deque_move_to_ring also writes a 16-byte DMA
+ * descriptor {buffer IOVA, word} per moved item into a descriptor ring (the read format
+ * of an RX ring, the data descriptors of a TX ring). Locking: the heap mutex.
  */
 #include <string.h>
 
@@ -233,9 +235,19 @@ static uint64_t field_io_need(const field_io *const *fields, int count) {
 }
 
 
+/* Descriptors written for the moved items (ring NULL: none): 16-byte entries, entry i at
+ * ring[(start + i) % size] = {IOVA of the `iova` field of item i, words[i] (or `word`
+ * when words is NULL)}. */
+typedef struct {
+    uint64_t *ring;
+    uint64_t size, start;
+    const uint64_t *words;
+    uint64_t word;
+} desc_out;
+
 static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
                        int exact, const field_io *set, const field_io *iova,
-                       const field_io *get, uint64_t *moved) {
+                       const field_io *get, const desc_out *desc, uint64_t *moved) {
     uint64_t *sw, *dw, scap, dcap;
     if (src == dst) return RL_EINVAL;
     int rc = deque_ring(h, src, owner, &sw, &scap);
@@ -250,8 +262,11 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         n = n < slen ? n : slen;
         n = n < room ? n : room;
     }
-    const field_io *const fields[3] = {set, iova, get};
-    uint64_t need = field_io_need(fields, 3);
+    if (desc->ring && n > desc->size) return RL_EINVAL; /* entries would overwrite each other */
+    /* a descriptor needs the IOVA field even when no IOVA array is asked for */
+    const field_io desc_field = {iova->offset, iova->width, desc->ring ? (uint8_t *)1 : NULL};
+    const field_io *const fields[4] = {set, iova, get, &desc_field};
+    uint64_t need = field_io_need(fields, 4);
     const uint64_t *sring = sw + 2;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
         const rl_slot *s = resolve(h, sring[at]); /* first pass: check every item */
@@ -260,15 +275,20 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         if (set->buf && s->borrows) return RL_EBORROWED;
         if (s->size < need) return RL_EINVAL; /* a field does not fit this item */
     }
-    uint64_t *dring = dw + 2, dat = (dw[0] + dlen) % dcap;
+    uint64_t *dring = dw + 2, dat = (dw[0] + dlen) % dcap, slot = desc->start;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
         uint64_t id = sring[at]; /* second pass: field work, then the move */
         rl_slot *s = resolve(h, id);
         uint8_t *item = h->base + s->offset;
+        uint64_t address = h->iova_base + s->offset + iova->offset;
         if (set->buf) copy_width(item + set->offset, set->buf + i * set->width, set->width);
-        if (iova->buf)
-            ((uint64_t *)(void *)iova->buf)[i] = h->iova_base + s->offset + iova->offset;
+        if (iova->buf) ((uint64_t *)(void *)iova->buf)[i] = address;
         if (get->buf) copy_width(get->buf + i * get->width, item + get->offset, get->width);
+        if (desc->ring) {
+            desc->ring[2 * slot] = address;
+            desc->ring[2 * slot + 1] = desc->words ? desc->words[i] : desc->word;
+            slot = slot + 1 == desc->size ? 0 : slot + 1;
+        }
         s->parent = dst;
         dring[dat] = id;
         dat = dat + 1 == dcap ? 0 : dat + 1;
@@ -289,10 +309,27 @@ int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, ui
     field_io set = {set_offset, set_width, (uint8_t *)(uintptr_t)set_src};
     field_io iova = {iova_offset, iova_width, (uint8_t *)iovas_out};
     field_io get = {get_offset, get_width, (uint8_t *)get_out};
+    const desc_out none = {NULL, 0, 0, NULL, 0};
     if (set.buf && !exact) return -RL_EINVAL; /* the caller must know how many it writes */
     uint64_t moved = 0;
     pthread_mutex_lock(&h->lock);
-    int rc = move_locked(h, src, dst, owner, limit, exact, &set, &iova, &get, &moved);
+    int rc = move_locked(h, src, dst, owner, limit, exact, &set, &iova, &get, &none, &moved);
+    pthread_mutex_unlock(&h->lock);
+    return rc ? -(int64_t)rc : (int64_t)moved;
+}
+
+int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
+                              uint64_t limit, uint64_t iova_offset, uint64_t iova_width,
+                              uint64_t *ring, uint64_t ring_size, uint64_t start,
+                              const uint64_t *words, uint64_t word) {
+    const field_io no_field = {0, 0, NULL};
+    const field_io iova = {iova_offset, iova_width, NULL};
+    const desc_out desc = {ring, ring_size, start, words, word};
+    if (!ring || !ring_size || start >= ring_size) return -RL_EINVAL;
+    uint64_t moved = 0;
+    pthread_mutex_lock(&h->lock);
+    int rc = move_locked(h, src, dst, owner, limit, 0, &no_field, &iova, &no_field, &desc,
+                         &moved);
     pthread_mutex_unlock(&h->lock);
     return rc ? -(int64_t)rc : (int64_t)moved;
 }

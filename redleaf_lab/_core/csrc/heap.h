@@ -154,6 +154,15 @@ int rl_deque_take_iovas(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t lim
 /* Read (write = 0) or write one field of every object in the deque, front first, where
  * it is; `owner` must own the deque, which must hold exactly n objects (else RL_EINVAL);
  * buf holds n * width bytes. All or nothing (*bad_index: the first bad position). */
+/* rl_deque_move (clipped, no other field work) that also writes, for moved item i, the
+ * 16-byte descriptor ring[(start + i) % ring_size] = {IOVA of field (iova_offset,
+ * iova_width), words[i] (or `word` when words is NULL)}; ring holds ring_size entries,
+ * words at least `limit`. More items than ring_size: RL_EINVAL. Returns the count moved,
+ * or -error. */
+int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
+                              uint64_t limit, uint64_t iova_offset, uint64_t iova_width,
+                              uint64_t *ring, uint64_t ring_size, uint64_t start,
+                              const uint64_t *words, uint64_t word);
 /* Add `addend` (wrapping; minus k is 2^64 - k) to the unsigned little-endian field of
  * width 1, 2, 4 or 8 bytes at `offset` of every object in the deque, in place; the
  * deque must hold exactly n objects. All or nothing (*bad_index: the first bad position). */
