@@ -23,6 +23,7 @@ from .heap import (
     BlkReq,
     Block,
     Borrow,
+    DescriptorRing,
     Layout,
     RRef,
     RRefArray,
@@ -32,5 +33,5 @@ from .heap import (
 )
 
 __all__ = ["BLOCK_SIZE", "BlkReq", "Block", "Borrow", "BorrowWriteError", "BorrowedError",
-           "DomainError", "ExchangeError", "InvalidRequest", "HeapError", "Layout", "NotOwnerError", "RRef", "RRefArray",
+           "DescriptorRing", "DomainError", "ExchangeError", "InvalidRequest", "HeapError", "Layout", "NotOwnerError", "RRef", "RRefArray",
            "RRefBatch", "RRefDeque", "RRefVec", "RpcError", "StaleRefError", "UseAfterMoveError"]

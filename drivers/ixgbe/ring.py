@@ -37,7 +37,7 @@ one ring per caller.
 
 import numpy as np
 
-from redleaf_lab.api import RRefDeque
+from redleaf_lab.api import DescriptorRing, RRefDeque
 from redleaf_lab.interfaces.net import Packet
 
 from .regs import (
@@ -79,6 +79,7 @@ class Ring:
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
         self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
         self.status = self.d32[:, status_dword]  # of the writeback format
+        self.descriptors = DescriptorRing(self.d64)  # what RRefDeque.move_to_ring writes
         self.held = RRefDeque.new(Packet, size)  # the buffers of the armed slots, in order
         self.oldest = 0  # first armed slot: the next descriptor the NIC completes
         self.count = 0  # armed slots (buffers held), kept here to save a registry call
@@ -168,7 +169,7 @@ class RxRing(Ring):
         (one registry call, which gives their data addresses) and get read-format
         descriptors in the slots after the window (§7.1.6.1). Returns how many."""
         # {packet address, header address 0}: the 0 also clears the old writeback's DD
-        n = packets.move_to_ring(self.held, min(limit, self.room), "data", self.d64, self.tail)
+        n = packets.move_to_ring(self.held, min(limit, self.room), "data", self.descriptors, self.tail)
         self.count += n
         return n
 
@@ -223,6 +224,6 @@ class TxRing(Ring):
         words = self.descriptor_words(lengths)
         if words is None:
             return None, lengths
-        n = packets.move_to_ring(self.held, len(words), "data", self.d64, self.tail, words)
+        n = packets.move_to_ring(self.held, len(words), "data", self.descriptors, self.tail, words)
         self.count += n
         return n, lengths

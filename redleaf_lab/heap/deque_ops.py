@@ -33,6 +33,26 @@ _rl_deque_move_to_ring = lib.rl_deque_move_to_ring
 _from_buffer = ffi.from_buffer
 _new_index = ffi.new
 _NULL = ffi.NULL
+_U64 = np.dtype(np.uint64)
+
+
+class DescriptorRing:
+    """A ring of 16-byte DMA descriptors for `move_to_ring`: a writable C-contiguous uint64
+    array of shape (slots, 2), such as a numpy view of a descriptor ring's DMA memory.
+    Checked once here (not on every batch); holding it keeps the array, and so the
+    memory, alive."""
+
+    __slots__ = ("_cdata", "array", "slots")
+
+    def __init__(self, array: npt.NDArray[np.uint64]) -> None:
+        if (not isinstance(array, np.ndarray) or array.dtype != _U64 or array.ndim != 2
+                or array.shape[1] != 2 or not array.flags.c_contiguous
+                or not array.flags.writeable or len(array) == 0):
+            raise TypeError("a descriptor ring must be a writable C-contiguous uint64 array "
+                            "of shape (slots, 2), slots >= 1")
+        self.array = array
+        self.slots = len(array)
+        self._cdata = _from_buffer("uint64_t[]", array)
 
 
 class DequeItemOps(_SlotContainer):
@@ -106,32 +126,28 @@ class DequeItemOps(_SlotContainer):
         return moved, iovas, got
 
     def move_to_ring(self, dst: DequeItemOps, limit: int, field: str | None,
-                     ring: npt.NDArray[np.uint64], start: int,
+                     ring: DescriptorRing, start: int,
                      words: npt.NDArray[np.uint64] | None = None, word: int = 0) -> int:
         """`move_to(dst, limit)`, writing in the same call one 16-byte DMA descriptor per
-        moved item into `ring` (a C-contiguous uint64 array of shape (slots, 2), such as
-        a descriptor ring's view): item i gets ring[(start + i) % slots] = (IOVA of its
+        moved item into `ring`: item i gets slot (start + i) % ring.slots = (IOVA of its
         `field`, words[i] or `word`). The driver's "lend these buffers to the device"
         step with no per-item Python. Returns how many moved."""
         self._check_peer(dst)
-        if (not isinstance(ring, np.ndarray) or ring.dtype != np.uint64 or ring.ndim != 2
-                or ring.shape[1] != 2 or not ring.flags.c_contiguous or not ring.flags.writeable):
-            raise TypeError("move_to_ring: ring must be a writable C-contiguous uint64 array "
-                            "of shape (slots, 2)")
-        slots = len(ring)
+        slots = ring.slots
         if not 0 <= start < slots:
             raise ValueError(f"move_to_ring: start {start} outside the ring's {slots} slots")
         limit = max(0, min(limit, self._capacity, slots))
         words_buf = _NULL
         if words is not None:
-            if words.dtype != np.uint64 or not words.flags.c_contiguous or len(words) < limit:
+            if ((words.dtype is not _U64 and words.dtype != _U64)
+                    or not words.flags.c_contiguous or len(words) < limit):
                 raise TypeError(f"move_to_ring: words must be a contiguous uint64 array of at "
                                 f"least {limit}")
             words_buf = _from_buffer("uint64_t[]", words)
         dtype, offset = self._element.field(field)
         moved: int = _rl_deque_move_to_ring(
             self._hp, self._id, dst._id, current_owner_id(), limit, offset, dtype.itemsize,
-            _from_buffer("uint64_t[]", ring), slots, start, words_buf, word)
+            ring._cdata, slots, start, words_buf, word)
         if moved < 0:
             self._move_error(-moved, dst, limit)
         return moved

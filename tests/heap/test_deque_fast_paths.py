@@ -14,6 +14,7 @@ import pytest
 
 from redleaf_lab import BlkReq, Block, RRef, RRefDeque
 from redleaf_lab.errors import NotOwnerError, StaleRefError
+from redleaf_lab.heap import DescriptorRing
 
 
 def requests(blocks: list[int], capacity: int | None = None) -> RRefDeque:
@@ -211,14 +212,15 @@ def test_move_to_ring_writes_one_descriptor_per_item_and_wraps(kernel):
     src = requests([1, 2, 3])
     dst = RRefDeque.new(BlkReq, 8)
     ring = np.zeros((4, 2), dtype=np.uint64)
-    assert src.move_to_ring(dst, 3, "data", ring, 2, word=7) == 3
+    descriptors = DescriptorRing(ring)
+    assert src.move_to_ring(dst, 3, "data", descriptors, 2, word=7) == 3
     taken, iovas = dst.take_batch_iovas(3, "data")
     assert len(taken) == 3
     assert ring[[2, 3, 0], 0].tolist() == iovas.tolist() and ring[1].tolist() == [0, 0]
     assert ring[[2, 3, 0], 1].tolist() == [7, 7, 7]
     dst.put_batch(taken)
     words = np.array([11, 22], dtype=np.uint64)
-    assert dst.move_to_ring(src, 2, "block", ring, 3, words) == 2
+    assert dst.move_to_ring(src, 2, "block", descriptors, 3, words) == 2
     assert ring[[3, 0], 1].tolist() == [11, 22]
     assert src.get("block").tolist() == [1, 2]
 
@@ -226,15 +228,17 @@ def test_move_to_ring_writes_one_descriptor_per_item_and_wraps(kernel):
 def test_move_to_ring_refuses_bad_rings_and_moves_nothing(kernel):
     src = requests([1, 2, 3])
     dst = RRefDeque.new(BlkReq, 8)
-    with pytest.raises(TypeError, match="shape"):
-        src.move_to_ring(dst, 3, "data", np.zeros((4, 3), dtype=np.uint64), 0)
-    with pytest.raises(TypeError, match="shape"):
-        src.move_to_ring(dst, 3, "data", np.zeros((4, 2), dtype=np.uint32), 0)
+    for bad in (np.zeros((4, 3), dtype=np.uint64), np.zeros((4, 2), dtype=np.uint32),
+                np.zeros((0, 2), dtype=np.uint64), np.zeros((4, 2), dtype=np.uint64)[::2]):
+        with pytest.raises(TypeError, match="shape"):
+            DescriptorRing(bad)
+    ring = DescriptorRing(np.zeros((4, 2), dtype=np.uint64))
     with pytest.raises(ValueError, match="outside"):
-        src.move_to_ring(dst, 3, "data", np.zeros((4, 2), dtype=np.uint64), 4)
+        src.move_to_ring(dst, 3, "data", ring, 4)
     with pytest.raises(TypeError, match="at least 3"):
-        src.move_to_ring(dst, 3, "data", np.zeros((4, 2), dtype=np.uint64), 0,
-                         np.zeros(2, dtype=np.uint64))
-    small = np.zeros((2, 2), dtype=np.uint64)
+        src.move_to_ring(dst, 3, "data", ring, 0, np.zeros(2, dtype=np.uint64))
+    with pytest.raises(TypeError, match="at least 3"):
+        src.move_to_ring(dst, 3, "data", ring, 0, np.zeros(3, dtype=np.uint32))
+    small = DescriptorRing(np.zeros((2, 2), dtype=np.uint64))
     assert src.move_to_ring(dst, 3, "data", small, 0) == 2  # no more than the ring holds
     assert len(src) == 1 and len(dst) == 2
