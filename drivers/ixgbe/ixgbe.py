@@ -275,9 +275,10 @@ class IxgbeDriver:
             ring.hand_back(done, collect)  # as many as `collect` has room for
         sent = 0
         if ring.room:
-            sent, lengths = ring.post_from(packets, ring.room)
-            if sent is None:
-                self._reject(lengths, packets, collect)
+            try:
+                sent = ring.post_from(packets, ring.room)
+            except ValueError:  # a frame length without a descriptor word: nothing moved
+                self._reject(packets.get("len")[: ring.room], packets, collect)
             if sent:
                 self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
         return (sent, packets, collect)

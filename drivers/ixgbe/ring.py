@@ -23,9 +23,9 @@ descriptor").
   the same registry call (RRefDeque.move_to_ring).
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
   back, RS is set on every descriptor); `hand_back(n, collect)` moves (up to) n sent
-  buffers to `collect`; `post_from(packets, limit)` checks the frames' lengths (one
-  table lookup builds the descriptor words and checks them), then moves the frames onto
-  the ring, writing their advanced data descriptors in the same call.
+  buffers to `collect`; `post_from(packets, limit)` moves frames onto the ring, writing
+  their advanced data descriptors in the same call; the descriptor word comes from a
+  table indexed by frame length, which also checks the length.
 The caller writes the tail register once per batch.
 
 Ownership: the ring memory comes from device.dma_alloc and `held` is allocated here;
@@ -60,8 +60,8 @@ def _tx_words(min_frame: int, max_frame: int) -> np.ndarray:
     """The second quadword of a TX data descriptor for every frame length 0..max_frame:
     dword 2 = length | DTYP | DCMD, dword 3 = PAYLEN << 14 (its DD bit 0 starts clear).
     The fields do not overlap (length < 2^16). Lengths below min_frame get 0, which no
-    valid length has: one table lookup per batch builds the words and checks the lengths
-    (an index past max_frame raises IndexError)."""
+    valid length has: the lookup (in C, RRefDeque.move_to_ring) builds the words and
+    checks the lengths (0, or past max_frame, refuses the batch)."""
     lengths = np.arange(max_frame + 1, dtype=np.uint64)
     words = lengths * np.uint64(1 + (1 << (32 + TX_PAYLEN_SHIFT))) + np.uint64(TX_CMD_ONE_BUFFER)
     words[:min_frame] = 0
@@ -71,7 +71,8 @@ def _tx_words(min_frame: int, max_frame: int) -> np.ndarray:
 class Ring:
     """What RX and TX rings share: memory, views, the armed window."""
 
-    def __init__(self, device, queue: int, size: int, status_dword: int) -> None:
+    def __init__(self, device, queue: int, size: int, status_dword: int,
+                 word_table=None) -> None:
         self.queue = queue
         self.size = size
         self.mem = device.dma_alloc(size * DESC_BYTES)
@@ -79,7 +80,7 @@ class Ring:
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
         self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
         self.status = self.d32[:, status_dword]  # of the writeback format
-        self.descriptors = DescriptorRing(self.d64)  # what RRefDeque.move_to_ring writes
+        self.descriptors = DescriptorRing(self.d64, word_table)  # RRefDeque.move_to_ring
         self.held = RRefDeque.new(Packet, size)  # the buffers of the armed slots, in order
         self.oldest = 0  # first armed slot: the next descriptor the NIC completes
         self.count = 0  # armed slots (buffers held), kept here to save a registry call
@@ -176,8 +177,7 @@ class RxRing(Ring):
 
 class TxRing(Ring):
     def __init__(self, device, queue: int, size: int, min_frame: int, max_frame: int) -> None:
-        super().__init__(device, queue, size, TX_STATUS_DWORD)
-        self.words = _tx_words(min_frame, max_frame)
+        super().__init__(device, queue, size, TX_STATUS_DWORD, _tx_words(min_frame, max_frame))
 
     def completed(self, limit: int) -> int:
         """How many of the oldest frames the NIC has sent (DD written back), at most `limit`."""
@@ -205,25 +205,13 @@ class TxRing(Ring):
         self.consume(moved)
         return moved
 
-    def descriptor_words(self, lengths):
-        """The second descriptor quadword of each frame, or None if a length is outside
-        min_frame..max_frame."""
-        try:
-            words = self.words.take(lengths)
-        except IndexError:  # longer than max_frame
-            return None
-        return words if np.count_nonzero(words) == len(words) else None
-
-    def post_from(self, packets, limit: int):
-        """Send up to `limit` frames of `packets`: the lengths are read and checked first
-        (None, and nothing moves, if one is outside min_frame..max_frame: its index in
-        the returned lengths), then the frames move onto the ring (one registry call,
-        which gives their data addresses) and get advanced data descriptors (§7.2.3.2.4),
-        one buffer per frame, RS on each, after the window. Returns (sent, lengths)."""
-        lengths = packets.get("len")[: min(limit, self.room)]
-        words = self.descriptor_words(lengths)
-        if words is None:
-            return None, lengths
-        n = packets.move_to_ring(self.held, len(words), "data", self.descriptors, self.tail, words)
+    def post_from(self, packets, limit: int) -> int:
+        """Send up to `limit` frames of `packets`: they move onto the ring in one registry
+        call that also writes their advanced data descriptors (§7.2.3.2.4: one buffer per
+        frame, RS on each), the second word looked up by frame length (which checks it:
+        a length outside min_frame..max_frame refuses the batch, ValueError, and nothing
+        moves). Returns how many."""
+        n = packets.move_to_ring(self.held, min(limit, self.room), "data", self.descriptors,
+                                 self.tail, key="len")
         self.count += n
-        return n, lengths
+        return n

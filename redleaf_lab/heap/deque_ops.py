@@ -38,21 +38,35 @@ _U64 = np.dtype(np.uint64)
 
 class DescriptorRing:
     """A ring of 16-byte DMA descriptors for `move_to_ring`: a writable C-contiguous uint64
-    array of shape (slots, 2), such as a numpy view of a descriptor ring's DMA memory.
-    Checked once here (not on every batch); holding it keeps the array, and so the
-    memory, alive."""
+    array of shape (slots, 2), such as a numpy view of a descriptor ring's DMA memory,
+    and optionally `word_table`, the second descriptor word for each value of an item's
+    key field (0: no valid word; e.g. a TX ring's word for each frame length). Checked
+    once here, not on every batch; holding it keeps the arrays, and so the memory, alive."""
 
-    __slots__ = ("_cdata", "array", "slots")
+    __slots__ = ("_cdata", "_table", "array", "slots", "table_len", "word_table")
 
-    def __init__(self, array: npt.NDArray[np.uint64]) -> None:
-        if (not isinstance(array, np.ndarray) or array.dtype != _U64 or array.ndim != 2
-                or array.shape[1] != 2 or not array.flags.c_contiguous
-                or not array.flags.writeable or len(array) == 0):
+    def __init__(self, array: npt.NDArray[np.uint64],
+                 word_table: npt.NDArray[np.uint64] | None = None) -> None:
+        if not _is_u64_array(array, 2) or array.shape[1] != 2 or not array.flags.writeable \
+                or len(array) == 0:
             raise TypeError("a descriptor ring must be a writable C-contiguous uint64 array "
                             "of shape (slots, 2), slots >= 1")
         self.array = array
         self.slots = len(array)
         self._cdata = _from_buffer("uint64_t[]", array)
+        self.word_table = word_table
+        self.table_len = 0
+        self._table = _NULL
+        if word_table is not None:
+            if not _is_u64_array(word_table, 1):
+                raise TypeError("a word table must be a C-contiguous 1-d uint64 array")
+            self.table_len = len(word_table)
+            self._table = _from_buffer("uint64_t[]", word_table)
+
+
+def _is_u64_array(array: Any, ndim: int) -> bool:
+    return (isinstance(array, np.ndarray) and array.dtype == _U64 and array.ndim == ndim
+            and array.flags.c_contiguous)
 
 
 class DequeItemOps(_SlotContainer):
@@ -127,11 +141,14 @@ class DequeItemOps(_SlotContainer):
 
     def move_to_ring(self, dst: DequeItemOps, limit: int, field: str | None,
                      ring: DescriptorRing, start: int,
-                     words: npt.NDArray[np.uint64] | None = None, word: int = 0) -> int:
+                     words: npt.NDArray[np.uint64] | None = None, word: int = 0,
+                     key: str | None = None) -> int:
         """`move_to(dst, limit)`, writing in the same call one 16-byte DMA descriptor per
         moved item into `ring`: item i gets slot (start + i) % ring.slots = (IOVA of its
-        `field`, words[i] or `word`). The driver's "lend these buffers to the device"
-        step with no per-item Python. Returns how many moved."""
+        `field`, its word). The word is ring.word_table[item's `key` field] when `key` is
+        given (an item whose key has no word, past the table or 0, is refused: ValueError
+        naming it, and nothing moves), else words[i], else `word`. The driver's "lend
+        these buffers to the device" step with no per-item Python. Returns how many moved."""
         self._check_peer(dst)
         slots = ring.slots
         if not 0 <= start < slots:
@@ -144,12 +161,29 @@ class DequeItemOps(_SlotContainer):
                 raise TypeError(f"move_to_ring: words must be a contiguous uint64 array of at "
                                 f"least {limit}")
             words_buf = _from_buffer("uint64_t[]", words)
+        key_offset = key_width = 0
+        if key is not None:
+            if ring.word_table is None:
+                raise TypeError("move_to_ring: a key needs a ring with a word table")
+            key_dtype, key_offset = self._element.field(key)
+            if key_dtype.kind != "u" or key_dtype.shape:
+                raise TypeError(f"move_to_ring: key {key!r} is {key_dtype}, not unsigned")
+            key_width = key_dtype.itemsize
         dtype, offset = self._element.field(field)
-        moved: int = _rl_deque_move_to_ring(
-            self._hp, self._id, dst._id, current_owner_id(), limit, offset, dtype.itemsize,
-            ring._cdata, slots, start, words_buf, word)
+        table = ring._table if key is not None else _NULL
+        args = (self._hp, self._id, dst._id, current_owner_id(), limit, offset, dtype.itemsize,
+                ring._cdata, slots, start, words_buf, word, table, ring.table_len, key_offset,
+                key_width)
+        moved: int = _rl_deque_move_to_ring(*args, _NULL)
         if moved < 0:
-            self._move_error(-moved, dst, limit)
+            bad = _new_index("uint64_t *")
+            moved = _rl_deque_move_to_ring(*args, bad)
+            if moved < 0 and key is not None and bad[0] < limit and -moved == EINVAL:
+                value = int(self.get(key)[bad[0]])
+                raise ValueError(f"item {bad[0]} of RRefDeque 0x{self._id:x}: its {key!r} "
+                                 f"({value}) has no descriptor word; nothing moved")
+            if moved < 0:
+                self._move_error(-moved, dst, limit)
         return moved
 
     def _check_peer(self, dst: DequeItemOps) -> None:

@@ -242,3 +242,27 @@ def test_move_to_ring_refuses_bad_rings_and_moves_nothing(kernel):
     small = DescriptorRing(np.zeros((2, 2), dtype=np.uint64))
     assert src.move_to_ring(dst, 3, "data", small, 0) == 2  # no more than the ring holds
     assert len(src) == 1 and len(dst) == 2
+
+
+def test_move_to_ring_looks_words_up_by_a_key_field_and_refuses_unknown_keys(kernel):
+    src = requests([1, 2, 3])
+    src.set("data_len", np.array([2, 3, 2]))
+    dst = RRefDeque.new(BlkReq, 8)
+    table = np.array([0, 0, 200, 300], dtype=np.uint64)  # keys 0 and 1 have no word
+    ring = DescriptorRing(np.zeros((4, 2), dtype=np.uint64), table)
+    assert src.move_to_ring(dst, 3, "data", ring, 0, key="data_len") == 3
+    assert ring.array[:3, 1].tolist() == [200, 300, 200]
+    dst.set("data_len", np.array([3, 1, 2]))  # 1 maps to 0: refused
+    with pytest.raises(ValueError, match=r"item 1 .*'data_len' \(1\) has no descriptor word"):
+        dst.move_to_ring(src, 3, "data", ring, 0, key="data_len")
+    dst.set("data_len", np.array([3, 9, 2]))  # past the table: refused too
+    with pytest.raises(ValueError, match=r"item 1 .*\(9\)"):
+        dst.move_to_ring(src, 3, "data", ring, 0, key="data_len")
+    assert len(dst) == 3 and len(src) == 0  # nothing moved
+    with pytest.raises(TypeError, match="not unsigned"):
+        dst.move_to_ring(src, 3, "data", ring, 0, key="data")
+    with pytest.raises(TypeError, match="word table"):
+        dst.move_to_ring(src, 3, "data", DescriptorRing(np.zeros((4, 2), np.uint64)), 0,
+                         key="data_len")
+    with pytest.raises(TypeError, match="word table must be"):
+        DescriptorRing(np.zeros((4, 2), np.uint64), np.zeros(4, np.uint32))

@@ -236,18 +236,30 @@ static uint64_t field_io_need(const field_io *const *fields, int count) {
 
 
 /* Descriptors written for the moved items (ring NULL: none): 16-byte entries, entry i at
- * ring[(start + i) % size] = {IOVA of the `iova` field of item i, words[i] (or `word`
- * when words is NULL)}. */
+ * ring[(start + i) % size] = {IOVA of the `iova` field of item i, its word}. The word is
+ * table[v] when a table is given, v being item i's unsigned `key` field (an item whose v
+ * is past the table or maps to 0 is refused: nothing moves), else words[i], else `word`. */
 typedef struct {
     uint64_t *ring;
     uint64_t size, start;
     const uint64_t *words;
     uint64_t word;
+    const uint64_t *table;
+    uint64_t table_len;
+    field_io key; /* buf unused: non-NULL when a table is given */
 } desc_out;
+
+/* the unsigned little-endian value of a 1, 2, 4 or 8-byte field */
+static inline uint64_t field_value(const uint8_t *field, uint64_t width) {
+    uint64_t value = 0;
+    copy_width((uint8_t *)&value, field, width);
+    return value;
+}
 
 static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
                        int exact, const field_io *set, const field_io *iova,
-                       const field_io *get, const desc_out *desc, uint64_t *moved) {
+                       const field_io *get, const desc_out *desc, uint64_t *moved,
+                       uint64_t *bad_index) {
     uint64_t *sw, *dw, scap, dcap;
     if (src == dst) return RL_EINVAL;
     int rc = deque_ring(h, src, owner, &sw, &scap);
@@ -265,8 +277,8 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
     if (desc->ring && n > desc->size) return RL_EINVAL; /* entries would overwrite each other */
     /* a descriptor needs the IOVA field even when no IOVA array is asked for */
     const field_io desc_field = {iova->offset, iova->width, desc->ring ? (uint8_t *)1 : NULL};
-    const field_io *const fields[4] = {set, iova, get, &desc_field};
-    uint64_t need = field_io_need(fields, 4);
+    const field_io *const fields[5] = {set, iova, get, &desc_field, &desc->key};
+    uint64_t need = field_io_need(fields, 5);
     const uint64_t *sring = sw + 2;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
         const rl_slot *s = resolve(h, sring[at]); /* first pass: check every item */
@@ -274,6 +286,13 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         if (s->owner != RL_OWNER_NESTED || s->parent != src) return RL_ENESTED;
         if (set->buf && s->borrows) return RL_EBORROWED;
         if (s->size < need) return RL_EINVAL; /* a field does not fit this item */
+        if (desc->table) {
+            uint64_t v = field_value(h->base + s->offset + desc->key.offset, desc->key.width);
+            if (v >= desc->table_len || !desc->table[v]) {
+                if (bad_index) *bad_index = i;
+                return RL_EINVAL; /* no descriptor word for this value */
+            }
+        }
     }
     uint64_t *dring = dw + 2, dat = (dw[0] + dlen) % dcap, slot = desc->start;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
@@ -286,7 +305,10 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         if (get->buf) copy_width(get->buf + i * get->width, item + get->offset, get->width);
         if (desc->ring) {
             desc->ring[2 * slot] = address;
-            desc->ring[2 * slot + 1] = desc->words ? desc->words[i] : desc->word;
+            desc->ring[2 * slot + 1] =
+                desc->table   ? desc->table[field_value(item + desc->key.offset, desc->key.width)]
+                : desc->words ? desc->words[i]
+                              : desc->word;
             slot = slot + 1 == desc->size ? 0 : slot + 1;
         }
         s->parent = dst;
@@ -309,11 +331,12 @@ int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, ui
     field_io set = {set_offset, set_width, (uint8_t *)(uintptr_t)set_src};
     field_io iova = {iova_offset, iova_width, (uint8_t *)iovas_out};
     field_io get = {get_offset, get_width, (uint8_t *)get_out};
-    const desc_out none = {NULL, 0, 0, NULL, 0};
+    const desc_out none = {NULL, 0, 0, NULL, 0, NULL, 0, {0, 0, NULL}};
     if (set.buf && !exact) return -RL_EINVAL; /* the caller must know how many it writes */
     uint64_t moved = 0;
     pthread_mutex_lock(&h->lock);
-    int rc = move_locked(h, src, dst, owner, limit, exact, &set, &iova, &get, &none, &moved);
+    int rc = move_locked(h, src, dst, owner, limit, exact, &set, &iova, &get, &none, &moved,
+                         NULL);
     pthread_mutex_unlock(&h->lock);
     return rc ? -(int64_t)rc : (int64_t)moved;
 }
@@ -321,15 +344,21 @@ int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, ui
 int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
                               uint64_t limit, uint64_t iova_offset, uint64_t iova_width,
                               uint64_t *ring, uint64_t ring_size, uint64_t start,
-                              const uint64_t *words, uint64_t word) {
+                              const uint64_t *words, uint64_t word, const uint64_t *table,
+                              uint64_t table_len, uint64_t key_offset, uint64_t key_width,
+                              uint64_t *bad_index) {
     const field_io no_field = {0, 0, NULL};
     const field_io iova = {iova_offset, iova_width, NULL};
-    const desc_out desc = {ring, ring_size, start, words, word};
+    const desc_out desc = {ring, ring_size, start, words, word, table, table_len,
+                           {key_offset, key_width, table ? (uint8_t *)1 : NULL}};
+    if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size) return -RL_EINVAL;
+    if (table && key_width != 1 && key_width != 2 && key_width != 4 && key_width != 8)
+        return -RL_EINVAL;
     uint64_t moved = 0;
     pthread_mutex_lock(&h->lock);
     int rc = move_locked(h, src, dst, owner, limit, 0, &no_field, &iova, &no_field, &desc,
-                         &moved);
+                         &moved, bad_index);
     pthread_mutex_unlock(&h->lock);
     return rc ? -(int64_t)rc : (int64_t)moved;
 }

@@ -156,13 +156,17 @@ int rl_deque_take_iovas(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t lim
  * buf holds n * width bytes. All or nothing (*bad_index: the first bad position). */
 /* rl_deque_move (clipped, no other field work) that also writes, for moved item i, the
  * 16-byte descriptor ring[(start + i) % ring_size] = {IOVA of field (iova_offset,
- * iova_width), words[i] (or `word` when words is NULL)}; ring holds ring_size entries,
- * words at least `limit`. More items than ring_size: RL_EINVAL. Returns the count moved,
- * or -error. */
+ * iova_width), word}: word = table[v] if table is given, v being the item's unsigned key
+ * field (key_offset, key_width 1/2/4/8; v past table_len or table[v] == 0 refuses the
+ * item: RL_EINVAL, *bad_index = i, nothing moves), else words[i] if given, else `word`.
+ * ring holds ring_size entries, words at least `limit`. More items than ring_size:
+ * RL_EINVAL. Returns the count moved, or -error. */
 int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
                               uint64_t limit, uint64_t iova_offset, uint64_t iova_width,
                               uint64_t *ring, uint64_t ring_size, uint64_t start,
-                              const uint64_t *words, uint64_t word);
+                              const uint64_t *words, uint64_t word, const uint64_t *table,
+                              uint64_t table_len, uint64_t key_offset, uint64_t key_width,
+                              uint64_t *bad_index);
 /* Add `addend` (wrapping; minus k is 2^64 - k) to the unsigned little-endian field of
  * width 1, 2, 4 or 8 bytes at `offset` of every object in the deque, in place; the
  * deque must hold exactly n objects. All or nothing (*bad_index: the first bad position). */
