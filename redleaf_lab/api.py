@@ -30,8 +30,10 @@ from .heap import (
     RRefBatch,
     RRefDeque,
     RRefVec,
+    WritebackField,
 )
 
 __all__ = ["BLOCK_SIZE", "BlkReq", "Block", "Borrow", "BorrowWriteError", "BorrowedError",
            "DescriptorRing", "DomainError", "ExchangeError", "InvalidRequest", "HeapError", "Layout", "NotOwnerError", "RRef", "RRefArray",
-           "RRefBatch", "RRefDeque", "RRefVec", "RpcError", "StaleRefError", "UseAfterMoveError"]
+           "RRefBatch", "RRefDeque", "RRefVec", "RpcError", "StaleRefError", "UseAfterMoveError",
+           "WritebackField"]

@@ -7,8 +7,9 @@ receive and transmit setup, queue enables, filters. One RX and one TX ring of 51
 descriptors (ring.py).
 
 Batches, with no Python work per packet (`submit_and_poll`; ring.py):
-* receive: the completed prefix of the RX ring is found with one vectorized status
-  check; those buffers move to `collect` with their lengths set in one registry call;
+* receive: the completed prefix of the RX ring is found with one status read (a
+  vectorized check when it ends inside the window); those buffers move to `collect` in
+  one registry call that checks their writebacks and sets their lengths from them;
   then the caller's free buffers move from `packets` onto the ring in one call, which
   also gives their data IOVAs, numpy stores arm the descriptors, and RDT is written
   once (always: the tail write is also what makes an inline device model run);
@@ -260,9 +261,9 @@ class IxgbeDriver:
 
     def _receive(self, packets, collect):
         ring = self._rx
-        n, lengths = ring.completed(collect.capacity - len(collect))
+        n = ring.completed(collect.capacity - len(collect))
         if n:
-            ring.deliver(n, lengths, collect)  # lengths set, moved: one registry call
+            ring.deliver(n, collect)  # checked, lengths set, moved: one registry call
         if ring.room:
             ring.arm_from(packets, ring.room)  # moved onto the ring, with their IOVAs
         self._dev.write32(RDT(QUEUE), ring.tail)  # one tail write per batch (§7.1.9)

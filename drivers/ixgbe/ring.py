@@ -15,9 +15,9 @@ prefix (a window crossing the end of the ring is two runs). At most size - 1 slo
 armed, so the tail never catches up with the head (§7.1.9: RDT == RDH means "no
 descriptor").
 
-* `RxRing.completed(limit)` -> (n, lengths): how many of the oldest buffers hold a
-  received frame (DD set, EOP required: one frame per buffer) and their lengths;
-  `deliver(n, lengths, collect)` moves them to `collect` with their lengths set;
+* `RxRing.completed(limit)` -> n: how many of the oldest buffers were written back;
+  `deliver(n, collect)` moves them to `collect` with their lengths set from the
+  writebacks, checking each has DD and EOP (one frame per buffer), in one call;
   `arm_from(packets, limit)` moves free buffers from `packets` onto the ring, writing
   their read-format descriptors (packet address, header address 0, which clears DD) in
   the same registry call (RRefDeque.move_to_ring).
@@ -37,7 +37,7 @@ one ring per caller.
 
 import numpy as np
 
-from redleaf_lab.api import DescriptorRing, RRefDeque
+from redleaf_lab.api import DescriptorRing, RRefDeque, WritebackField
 from redleaf_lab.interfaces.net import Packet
 
 from .regs import (
@@ -54,6 +54,10 @@ from .regs import (
 )
 
 RX_DONE = RX_STAT_DD | RX_STAT_EOP
+# §7.1.6.2: the writeback's second quadword holds the status (bits 0..31, DD and EOP in
+# bits 0..1) and the packet length (bits 32..47)
+RX_WRITEBACK = WritebackField(word=1, shift=8 * (2 * RX_LENGTH_WORD - DESC_BYTES // 2),
+                              mask=0xFFFF, check_mask=RX_DONE, check_want=RX_DONE)
 
 
 def _tx_words(min_frame: int, max_frame: int) -> np.ndarray:
@@ -78,7 +82,6 @@ class Ring:
         self.mem = device.dma_alloc(size * DESC_BYTES)
         self.d64 = self.mem.array.view(np.uint64).reshape(size, 2)
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
-        self.d16 = self.mem.array.view(np.uint16).reshape(size, 8)
         self.status = self.d32[:, status_dword]  # of the writeback format
         self.descriptors = DescriptorRing(self.d64, word_table)  # RRefDeque.move_to_ring
         self.held = RRefDeque.new(Packet, size)  # the buffers of the armed slots, in order
@@ -112,58 +115,38 @@ class Ring:
 class RxRing(Ring):
     def __init__(self, device, queue: int, size: int) -> None:
         super().__init__(device, queue, size, RX_STATUS_DWORD)
-        self.lengths = self.d16[:, RX_LENGTH_WORD]
 
-    def deliver(self, n: int, lengths, collect) -> None:
-        """Move the `n` oldest buffers (all hold a frame) to `collect`, their `len` set to
-        `lengths`: one registry call. They leave the ring."""
-        self.held.move_exact(collect, n, "len", lengths)
-        self.consume(n)
-
-    def written_prefix(self, limit: int) -> tuple:
-        """(n, [status arrays]): the leading written-back (non-zero status) slots of the
-        window, at most `limit`; arming zeroes the status, so non-zero means done."""
+    def completed(self, limit: int) -> int:
+        """How many of the oldest armed slots were written back (non-zero status: arming
+        zeroes it), at most `limit`. `deliver` checks that each holds a whole frame."""
         window = min(self.count, limit)
         if window <= 0:
-            return 0, []
+            return 0
         column = self.status
-        last = (self.oldest + window - 1) % self.size
-        if column[last] and self.oldest + window <= self.size:
-            # the NIC writes back in ring order: the last one written means all are (the
-            # EOP/DD check in `completed` catches a device that breaks this)
-            return window, [column[self.oldest : self.oldest + window]]
+        if column[(self.oldest + window - 1) % self.size]:
+            return window  # written back in ring order: the last one written means all are
         n = 0
-        parts = []
         for slot, count in self.runs(self.oldest, window):
-            status = column[slot : slot + count]
-            written = status != 0
+            written = column[slot : slot + count] != 0
             if written.all():
-                parts.append(status)
                 n += count
                 continue
-            k = int(written.argmin())
-            parts.append(status[:k])
-            n += k
+            n += int(written.argmin())
             break
-        return n, parts
+        return n
 
-    def completed(self, limit: int) -> tuple:
-        """(n, lengths as uint16[n]) of the oldest received frames, at most `limit`."""
-        n, parts = self.written_prefix(limit)
-        if n == 0:
-            return 0, None
-        status = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if int(np.bitwise_and.reduce(status)) & RX_DONE != RX_DONE:  # one pass over all
-            bad = int(np.flatnonzero((status & RX_DONE) != RX_DONE)[0])
-            raise IxgbeError(f"rx queue {self.queue}: descriptor {(self.oldest + bad) % self.size}"
-                             f" has status {int(status[bad]):#x}: a frame larger than one buffer "
-                             "(no EOP) or a writeback without DD")
-        runs = self.runs(self.oldest, n)
-        if len(runs) == 1:  # a view: the caller copies it (RRefBatch.set) before re-arming
-            lengths = self.lengths[self.oldest : self.oldest + n]
-        else:
-            lengths = np.concatenate([self.lengths[s : s + c] for s, c in runs])
-        return n, lengths
+    def deliver(self, n: int, collect) -> None:
+        """Move the `n` oldest buffers to `collect`, each one's `len` set from its
+        writeback (§7.1.6.2), which must have DD and EOP (one frame per buffer): one
+        registry call. They leave the ring. A writeback without them is the NIC breaking
+        the datasheet: IxgbeError (a panic), and nothing moves."""
+        try:
+            self.held.move_from_ring(collect, n, self.descriptors, self.oldest, "len",
+                                     RX_WRITEBACK)
+        except ValueError as error:
+            raise IxgbeError(f"rx queue {self.queue}: {error}: a frame larger than one buffer "
+                             "(no EOP) or a writeback without DD") from None
+        self.consume(n)
 
     def arm_from(self, packets, limit: int) -> int:
         """Lend up to `limit` free buffers of `packets` to the NIC: they move onto the ring

@@ -42,7 +42,8 @@ KEEP_GIL = """\
 #define Py_END_ALLOW_THREADS }
 """
 
-CSOURCES = ["heap.c", "query.c", "arena.c", "bulk.c", "deque.c", "handle.c", "keepgil.c"]
+CSOURCES = ["heap.c", "query.c", "arena.c", "bulk.c", "deque.c", "deque_move.c", "handle.c",
+            "keepgil.c"]
 CHEADERS = ["heap.h", "handle.h", "keepgil.h"]
 CDEFS = ["heap.cdef", "handle.cdef", "keepgil.cdef"]
 

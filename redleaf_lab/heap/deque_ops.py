@@ -16,6 +16,7 @@ Thread safety: as for RRefDeque (the owner's thread; registry calls are atomic).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ _rl_deque_fields = lib.rl_deque_fields
 _rl_deque_add = lib.rl_deque_add
 _rl_deque_move = lib.rl_deque_move
 _rl_deque_move_to_ring = lib.rl_deque_move_to_ring
+_rl_deque_move_from_ring = lib.rl_deque_move_from_ring
 _from_buffer = ffi.from_buffer
 _new_index = ffi.new
 _NULL = ffi.NULL
@@ -62,6 +64,27 @@ class DescriptorRing:
                 raise TypeError("a word table must be a C-contiguous 1-d uint64 array")
             self.table_len = len(word_table)
             self._table = _from_buffer("uint64_t[]", word_table)
+
+
+@dataclass(frozen=True)
+class WritebackField:
+    """A value in the writeback of a 16-byte DMA descriptor, for `move_from_ring`: it sits
+    in 64-bit word `word` (0 or 1) at bit `shift`, `mask` wide; the descriptor is complete
+    when (that word & check_mask) == check_want. E.g. the 82599's advanced RX writeback
+    (datasheet §7.1.6.2): the length is bits 32..47 of word 1, and DD | EOP are bits 0..1."""
+
+    word: int
+    shift: int
+    mask: int
+    check_mask: int
+    check_want: int
+
+    def __post_init__(self) -> None:
+        if self.word not in (0, 1) or not 0 <= self.shift < 64:
+            raise ValueError(f"{self}: word must be 0 or 1 and shift 0..63")
+        for name in ("mask", "check_mask", "check_want"):
+            if not 0 <= getattr(self, name) < 1 << 64:
+                raise ValueError(f"{self}: {name} must fit 64 bits")
 
 
 def _is_u64_array(array: Any, ndim: int) -> bool:
@@ -185,6 +208,35 @@ class DequeItemOps(_SlotContainer):
             if moved < 0:
                 self._move_error(-moved, dst, limit)
         return moved
+
+    def move_from_ring(self, dst: DequeItemOps, n: int, ring: DescriptorRing, start: int,
+                       field: str, writeback: WritebackField) -> None:
+        """Move exactly `n` items (or none) to the back of `dst`, item i's unsigned `field`
+        set from its descriptor's writeback, read back from slot (start + i) % ring.slots
+        (`writeback` says where the value is and what a complete descriptor looks like).
+        A descriptor that is not complete refuses the move: ValueError naming it, and
+        nothing moves. The driver's "hand received frames on" step, one registry call."""
+        self._check_peer(dst)
+        slots = ring.slots
+        if not 0 <= start < slots:
+            raise ValueError(f"move_from_ring: start {start} outside the ring's {slots} slots")
+        dtype, offset = self._element.field(field)
+        if dtype.kind != "u" or dtype.shape:
+            raise TypeError(f"move_from_ring: field {field!r} is {dtype}, not unsigned")
+        args = (self._hp, self._id, dst._id, current_owner_id(), n, ring._cdata, slots, start,
+                writeback.word, writeback.check_mask, writeback.check_want, writeback.shift,
+                writeback.mask, offset, dtype.itemsize)
+        moved: int = _rl_deque_move_from_ring(*args, _NULL)
+        if moved < 0:
+            bad = _new_index("uint64_t *")
+            moved = _rl_deque_move_from_ring(*args, bad)
+            if moved < 0 and -moved == EINVAL and bad[0] < n:
+                slot = (start + bad[0]) % slots
+                value = int(ring.array[slot, writeback.word])
+                raise ValueError(f"descriptor {slot} (item {bad[0]}) has word {writeback.word} = "
+                                 f"{value:#x}: not a complete writeback; nothing moved")
+            if moved < 0:
+                self._move_error(-moved, dst, n)
 
     def _check_peer(self, dst: DequeItemOps) -> None:
         if not isinstance(dst, DequeItemOps) or dst._element is not self._element:

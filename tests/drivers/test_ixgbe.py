@@ -18,7 +18,7 @@ import pytest
 
 from redleaf_lab import InvalidRequest
 from redleaf_lab.devices.sim_ixgbe import SimIxgbe
-from redleaf_lab.errors import ExchangeError, StaleRefError, UseAfterMoveError
+from redleaf_lab.errors import ExchangeError, RpcError, StaleRefError, UseAfterMoveError
 from redleaf_lab.heap import BlkReq, RRefDeque
 from redleaf_lab.idl.shadow import ShadowPolicy, make_shadow
 from redleaf_lab.interfaces.net import RING_SLOTS, Forwarder, Packet, PacketPool
@@ -173,6 +173,32 @@ def test_bad_frame_length_is_a_clear_error_and_nothing_leaks(kernel, loopback):
     del out, pool
     gc.collect()
     assert kernel.heap.stats().live_objects == baseline  # the driver freed the deques
+
+
+def test_a_writeback_without_eop_is_a_panic_and_nothing_moves(kernel, loopback):
+    """A device that breaks §7.1.6.2 (a written-back descriptor without EOP) must not get
+    its frame delivered: the driver panics (IxgbeError) before any buffer moves."""
+    net = kernel.load("ixgbe", device=loopback)
+    domain = kernel.domain("ixgbe")
+    drv = domain.impl
+    pool = PacketPool(16)
+    free = RRefDeque.new(Packet, 16)
+    pool.fill(free, 8)
+    _n, free, got = net.submit_and_poll(free, RRefDeque.new(Packet, 8), False)
+    out = RRefDeque.new(Packet, 8)
+    pool.fill(out, 3)
+    stamp(out, [0, 1, 2], [60, 60, 60])
+    sent, out, _done = net.submit_and_poll(out, RRefDeque.new(Packet, 8), True)
+    assert sent == 3
+    rx = drv._rx
+    second = (rx.oldest + 1) % rx.size
+    assert rx.status[second] & 0x3 == 0x3  # written back: DD | EOP
+    rx.d32[second, 2] &= ~np.uint32(0x2)  # as if the NIC split a frame: EOP cleared
+    armed = rx.count
+    with pytest.raises(RpcError, match=r"panic.*IxgbeError.*descriptor \d+ \(item 1\).*no EOP"):
+        net.submit_and_poll(free, got, False)
+    assert domain.state != "running"  # a panic: the incarnation is gone
+    assert rx.count == armed  # nothing left the ring before the panic
 
 
 def test_misused_deques_are_refused_at_the_proxy(kernel, loopback):

@@ -14,7 +14,7 @@ import pytest
 
 from redleaf_lab import BlkReq, Block, RRef, RRefDeque
 from redleaf_lab.errors import NotOwnerError, StaleRefError
-from redleaf_lab.heap import DescriptorRing
+from redleaf_lab.heap import DescriptorRing, WritebackField
 
 
 def requests(blocks: list[int], capacity: int | None = None) -> RRefDeque:
@@ -266,3 +266,26 @@ def test_move_to_ring_looks_words_up_by_a_key_field_and_refuses_unknown_keys(ker
                          key="data_len")
     with pytest.raises(TypeError, match="word table must be"):
         DescriptorRing(np.zeros((4, 2), np.uint64), np.zeros(4, np.uint32))
+
+
+def test_move_from_ring_sets_a_field_from_each_writeback_and_checks_it(kernel):
+    src = requests([1, 2, 3])
+    dst = RRefDeque.new(BlkReq, 8)
+    ring = DescriptorRing(np.zeros((4, 2), dtype=np.uint64))
+    lengths = WritebackField(word=1, shift=32, mask=0xFFFF, check_mask=0x3, check_want=0x3)
+    for slot, length in zip((3, 0, 1), (100, 200, 300), strict=True):  # wraps at the end
+        ring.array[slot, 1] = (length << 32) | 0x3
+    ring.array[1, 1] &= ~np.uint64(0x2)  # the third one is not complete
+    with pytest.raises(ValueError, match=r"descriptor 1 \(item 2\) has word 1 = 0x12c00000001"):
+        src.move_from_ring(dst, 3, ring, 3, "data_len", lengths)
+    assert len(src) == 3 and len(dst) == 0 and src.get("data_len").tolist() == [0, 0, 0]
+    src.move_from_ring(dst, 2, ring, 3, "data_len", lengths)  # the two complete ones
+    assert dst.get("data_len").tolist() == [100, 200] and len(src) == 1
+    with pytest.raises(ValueError, match="holds 1 items, not 2"):
+        src.move_from_ring(dst, 2, ring, 1, "data_len", lengths)
+    with pytest.raises(TypeError, match="not unsigned"):
+        src.move_from_ring(dst, 1, ring, 1, "data", lengths)
+    with pytest.raises(ValueError, match="outside"):
+        src.move_from_ring(dst, 1, ring, 4, "data_len", lengths)
+    with pytest.raises(ValueError, match="word must be 0 or 1"):
+        WritebackField(word=2, shift=0, mask=1, check_mask=0, check_want=0)
