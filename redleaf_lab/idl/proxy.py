@@ -32,6 +32,7 @@ from typing import Any
 from .._core import lib
 from ..errors import DomainUnwind
 from ..heap.rref import RRef
+from ..heap.slots import _SlotContainer
 from ..kernel import unwind
 from ..kernel.context import local_holder
 from . import calls
@@ -122,8 +123,9 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         out.append(f"        {a}._moved_to = _dname")
     elif len(movers) == 2 and all(m.params[args.index(a)].spec.kind == "move" for a in movers):
         a, b = movers  # e.g. two deques: one C call moves both, or neither
-        out.append(f"        if ({a}._rw is not None or {a}._ro is not None or {b}._rw is not None"
-                   f" or {b}._ro is not None or _rl_move_pair(_hp, {a}._id, {b}._id, cid, _did)):")
+        views = [f"{x}._rw is not None or {x}._ro is not None" for x in movers
+                 if not _viewless(m.params[args.index(x)].spec.py_type)]
+        out.append(f"        if ({' or '.join([*views, f'_rl_move_pair(_hp, {a}._id, {b}._id, cid, _did)'])}):")
         out.append(f"            _move_in(({a}, {b},), cid, d)  # the precise error, or the move")
         out.append("        else:")
         out.append(f"            {a}._moved_to = {b}._moved_to = _dname")
@@ -203,8 +205,7 @@ def _result_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         ]
     fast = _tuple_result_fast_path(m, spec, consts)
     if fast:
-        return [*fast,
-                f"            result = _move_out(result, {const}, d, caller, {where!r})"]
+        return [*fast, f"        result = _move_out(result, {const}, d, caller, {where!r})"]
     if spec.moves:
         return [f"        result = _move_out(result, {const}, d, caller, {where!r})"]
     return [
@@ -215,11 +216,17 @@ def _result_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
     ]
 
 
+def _viewless(py_type: Any) -> bool:
+    """True for handle types that never export views (containers: their memory is never
+    handed to domain code, heap/slots.py), so the generated fast paths skip the check."""
+    return isinstance(py_type, type) and issubclass(py_type, _SlotContainer)
+
+
 def _tuple_result_fast_path(m: MethodSpec, spec: Any, consts: dict[str, Any]) -> list[str]:
     """For a result that is a fixed tuple of scalars and exactly two moved handles (the
-    batched `(n, submit, collect)` form): inline checks and one C call moving both
-    back; anything unusual falls through to the generic `_move_out` (the `else` the
-    caller appends)."""
+    batched `(n, submit, collect)` form): the tuple is unpacked once, inline checks and
+    one C call move both back, and the method returns; anything unusual falls through to
+    the generic `_move_out` (the line the caller appends)."""
     if spec.kind != "tuple" or spec.variadic or not spec.moves:
         return []
     items = list(spec.items)
@@ -227,25 +234,29 @@ def _tuple_result_fast_path(m: MethodSpec, spec: Any, consts: dict[str, Any]) ->
     scalars = [i for i, it in enumerate(items) if it.kind == "value"]
     if len(handles) != 2 or len(handles) + len(scalars) != len(items):
         return []
-    conds = ["type(result) is tuple", f"len(result) == {len(items)}"]
+    conds = []
     for i in scalars:
-        conds.append(f"type(result[{i}]) is {items[i].py_type.__name__}")
+        conds.append(f"type(_r{i}) is {items[i].py_type.__name__}")
     names = []
     for i in handles:
         it = items[i]
         attr = "_layout" if it.py_type is RRef else "_element"
         consts[f"_RT_{m.name}_{i}"] = it.py_type
         consts[f"_RL_{m.name}_{i}"] = it.layout
-        conds.append(f"type(result[{i}]) is _RT_{m.name}_{i}")
-        conds.append(f"result[{i}].{attr} is _RL_{m.name}_{i}")
-        conds.append(f"result[{i}]._rw is None and result[{i}]._ro is None")
-        names.append(f"result[{i}]")
+        conds.append(f"type(_r{i}) is _RT_{m.name}_{i}")
+        conds.append(f"_r{i}.{attr} is _RL_{m.name}_{i}")
+        if not _viewless(it.py_type):
+            conds.append(f"_r{i}._rw is None and _r{i}._ro is None")
+        names.append(f"_r{i}")
     a, b = names
+    unpacked = ", ".join(f"_r{i}" for i in range(len(items)))
     return [
-        f"        if ({' and '.join(conds)}\n"
-        f"                and not _rl_move_pair(_hp, {a}._id, {b}._id, _did, cid)):",
-        f"            {a}._moved_to = {b}._moved_to = ''",
-        "        else:",
+        f"        if type(result) is tuple and len(result) == {len(items)}:",
+        f"            {unpacked} = result",
+        f"            if ({' and '.join(conds)}\n"
+        f"                    and not _rl_move_pair(_hp, {a}._id, {b}._id, _did, cid)):",
+        f"                {a}._moved_to = {b}._moved_to = ''",
+        "                return result",
     ]
 
 
