@@ -168,45 +168,37 @@ class DequeItemOps(_SlotContainer):
                      key: str | None = None) -> int:
         """`move_to(dst, limit)`, writing in the same call one 16-byte DMA descriptor per
         moved item into `ring`: item i gets slot (start + i) % ring.slots = (IOVA of its
-        `field`, its word). The word is ring.word_table[item's `key` field] when `key` is
-        given (an item whose key has no word, past the table or 0, is refused: ValueError
-        naming it, and nothing moves), else words[i], else `word`. The driver's "lend
-        these buffers to the device" step with no per-item Python. Returns how many moved."""
-        self._check_peer(dst)
-        slots = ring.slots
-        if not 0 <= start < slots:
-            raise ValueError(f"move_to_ring: start {start} outside the ring's {slots} slots")
-        limit = max(0, min(limit, self._capacity, slots))
+        `field`, its word). The word is ring.word_table[item's unsigned `key` field] when
+        `key` is given (an item whose key has no word, past the table or 0, is refused:
+        ValueError naming it, and nothing moves), else words[i], else `word`. At most
+        ring.slots items move. The driver's "lend these buffers to the device" step with
+        no per-item Python. Returns how many moved."""
+        if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
+            self._check_peer(dst)
+        if limit < 0:
+            limit = 0
+        dtype, offset = self._element.field(field)
+        key_offset = key_width = 0
+        table = _NULL
+        if key is not None:
+            key_offset, key_width = self._element.unsigned(key)
+            table = ring._table
+            if table is _NULL:
+                raise TypeError("move_to_ring: a key needs a ring with a word table")
         words_buf = _NULL
         if words is not None:
             if ((words.dtype is not _U64 and words.dtype != _U64)
-                    or not words.flags.c_contiguous or len(words) < limit):
+                    or not words.flags.c_contiguous or len(words) < min(limit, ring.slots)):
                 raise TypeError(f"move_to_ring: words must be a contiguous uint64 array of at "
-                                f"least {limit}")
+                                f"least {min(limit, ring.slots)}")
             words_buf = _from_buffer("uint64_t[]", words)
-        key_offset = key_width = 0
-        if key is not None:
-            if ring.word_table is None:
-                raise TypeError("move_to_ring: a key needs a ring with a word table")
-            key_dtype, key_offset = self._element.field(key)
-            if key_dtype.kind != "u" or key_dtype.shape:
-                raise TypeError(f"move_to_ring: key {key!r} is {key_dtype}, not unsigned")
-            key_width = key_dtype.itemsize
-        dtype, offset = self._element.field(field)
-        table = ring._table if key is not None else _NULL
         args = (self._hp, self._id, dst._id, current_owner_id(), limit, offset, dtype.itemsize,
-                ring._cdata, slots, start, words_buf, word, table, ring.table_len, key_offset,
-                key_width)
+                ring._cdata, ring.slots, start, words_buf, word, table, ring.table_len,
+                key_offset, key_width)
         moved: int = _rl_deque_move_to_ring(*args, _NULL)
         if moved < 0:
-            bad = _new_index("uint64_t *")
-            moved = _rl_deque_move_to_ring(*args, bad)
-            if moved < 0 and key is not None and bad[0] < limit and -moved == EINVAL:
-                value = int(self.get(key)[bad[0]])
-                raise ValueError(f"item {bad[0]} of RRefDeque 0x{self._id:x}: its {key!r} "
-                                 f"({value}) has no descriptor word; nothing moved")
-            if moved < 0:
-                self._move_error(-moved, dst, limit)
+            moved = self._ring_move_failed(_rl_deque_move_to_ring, args, dst, limit, ring,
+                                           start, key)
         return moved
 
     def move_from_ring(self, dst: DequeItemOps, n: int, ring: DescriptorRing, start: int,
@@ -216,27 +208,41 @@ class DequeItemOps(_SlotContainer):
         (`writeback` says where the value is and what a complete descriptor looks like).
         A descriptor that is not complete refuses the move: ValueError naming it, and
         nothing moves. The driver's "hand received frames on" step, one registry call."""
-        self._check_peer(dst)
-        slots = ring.slots
-        if not 0 <= start < slots:
-            raise ValueError(f"move_from_ring: start {start} outside the ring's {slots} slots")
-        dtype, offset = self._element.field(field)
-        if dtype.kind != "u" or dtype.shape:
-            raise TypeError(f"move_from_ring: field {field!r} is {dtype}, not unsigned")
-        args = (self._hp, self._id, dst._id, current_owner_id(), n, ring._cdata, slots, start,
-                writeback.word, writeback.check_mask, writeback.check_want, writeback.shift,
-                writeback.mask, offset, dtype.itemsize)
+        if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
+            self._check_peer(dst)
+        offset, width = self._element.unsigned(field)
+        args = (self._hp, self._id, dst._id, current_owner_id(), n, ring._cdata, ring.slots,
+                start, writeback.word, writeback.check_mask, writeback.check_want,
+                writeback.shift, writeback.mask, offset, width)
         moved: int = _rl_deque_move_from_ring(*args, _NULL)
         if moved < 0:
-            bad = _new_index("uint64_t *")
-            moved = _rl_deque_move_from_ring(*args, bad)
-            if moved < 0 and -moved == EINVAL and bad[0] < n:
-                slot = (start + bad[0]) % slots
-                value = int(ring.array[slot, writeback.word])
-                raise ValueError(f"descriptor {slot} (item {bad[0]}) has word {writeback.word} = "
-                                 f"{value:#x}: not a complete writeback; nothing moved")
-            if moved < 0:
-                self._move_error(-moved, dst, n)
+            self._ring_move_failed(_rl_deque_move_from_ring, args, dst, n, ring, start, None,
+                                   writeback)
+
+    def _ring_move_failed(self, call: Any, args: tuple[Any, ...], dst: DequeItemOps, n: int,
+                          ring: DescriptorRing, start: int, key: str | None,
+                          writeback: WritebackField | None = None) -> int:
+        """A ring move refused (and changed nothing): raise the precise error. The call is
+        made again with an error cell, to name the refused item; if that one goes through
+        (a garbage collection in between changed something), return what it moved."""
+        if not 0 <= start < ring.slots:
+            raise ValueError(f"start {start} is outside the ring's {ring.slots} slots")
+        bad = _new_index("uint64_t *")
+        rc: int = call(*args, bad)
+        if rc >= 0:
+            return rc
+        index = bad[0]
+        if -rc == EINVAL and key is not None and index < n:
+            value = int(self.get(key)[index])
+            raise ValueError(f"item {index} of RRefDeque 0x{self._id:x}: its {key!r} "
+                             f"({value}) has no descriptor word; nothing moved")
+        if -rc == EINVAL and writeback is not None and index < n:
+            slot = (start + index) % ring.slots
+            value = int(ring.array[slot, writeback.word])
+            raise ValueError(f"descriptor {slot} (item {index}) has word {writeback.word} = "
+                             f"{value:#x}: not a complete writeback; nothing moved")
+        self._move_error(-rc, dst, n)
+        return rc  # not reached: _move_error raises
 
     def _check_peer(self, dst: DequeItemOps) -> None:
         if not isinstance(dst, DequeItemOps) or dst._element is not self._element:

@@ -33,7 +33,7 @@ class Layout:
     _by_id: ClassVar[dict[int, Layout]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    __slots__ = ("_fields", "dtype", "name", "size", "type_id")
+    __slots__ = ("_fields", "_unsigned", "dtype", "name", "size", "type_id")
 
     def __init__(self, name: str, dtype: Any) -> None:
         dt = np.dtype(dtype)
@@ -46,6 +46,7 @@ class Layout:
         self.size = int(dt.itemsize)
         self.type_id = 0
         self._fields: dict[str | None, tuple[np.dtype[Any], int]] = {None: (dt, 0)}
+        self._unsigned: dict[str, tuple[int, int]] = {}
 
     def field(self, name: str | None) -> tuple[np.dtype[Any], int]:
         """(dtype, byte offset) of field `name` (the whole element for None); KeyError if
@@ -58,6 +59,17 @@ class Layout:
                 raise KeyError(f"layout {self.name} has no field {name!r}")
             dtype, offset = fields[name][:2]
             found = self._fields[name] = (dtype, int(offset))
+        return found
+
+    def unsigned(self, name: str) -> tuple[int, int]:
+        """(byte offset, width) of field `name`, which must be an unsigned integer of 1, 2,
+        4 or 8 bytes (TypeError otherwise; KeyError if there is no such field). Cached."""
+        found = self._unsigned.get(name)
+        if found is None:
+            dtype, offset = self.field(name)
+            if dtype.kind != "u" or dtype.shape or dtype.itemsize not in (1, 2, 4, 8):
+                raise TypeError(f"layout {self.name}: field {name!r} is {dtype}, not unsigned")
+            found = self._unsigned[name] = (offset, dtype.itemsize)
         return found
 
     # -- declaration -------------------------------------------------------

@@ -92,7 +92,10 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         n = n < slen ? n : slen;
         n = n < room ? n : room;
     }
-    if (desc->ring && n > desc->size) return RL_EINVAL; /* entries would overwrite each other */
+    if (desc->ring && n > desc->size) { /* entries would overwrite each other */
+        if (exact) return RL_EINVAL;
+        n = desc->size;
+    }
     if (back->ring && n > back->size) return RL_EINVAL;
     /* a descriptor needs the IOVA field even when no IOVA array is asked for */
     const field_io desc_field = {iova->offset, iova->width, desc->ring ? (uint8_t *)1 : NULL};

@@ -159,8 +159,8 @@ int rl_deque_take_iovas(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t lim
  * iova_width), word}: word = table[v] if table is given, v being the item's unsigned key
  * field (key_offset, key_width 1/2/4/8; v past table_len or table[v] == 0 refuses the
  * item: RL_EINVAL, *bad_index = i, nothing moves), else words[i] if given, else `word`.
- * ring holds ring_size entries, words at least `limit`. More items than ring_size:
- * RL_EINVAL. Returns the count moved, or -error. */
+ * ring holds ring_size entries, words at least min(limit, ring_size); at most ring_size
+ * items move. Returns the count moved, or -error. */
 int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
                               uint64_t limit, uint64_t iova_offset, uint64_t iova_width,
                               uint64_t *ring, uint64_t ring_size, uint64_t start,
