@@ -159,23 +159,40 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
     return RL_OK;
 }
 
+/* A field width a value can be read from or written to (1, 2, 4 or 8 bytes). */
+static int value_width(uint64_t width) {
+    return width == 1 || width == 2 || width == 4 || width == 8;
+}
+
+static const field_io NO_FIELD = {0, 0, NULL};
+static const desc_out NO_DESC = {NULL, 0, 0, NULL, 0, NULL, 0, {0, 0, NULL}};
+static const desc_in NO_BACK = {NULL, 0, 0, 0, 0, 0, 0, 0, {0, 0, NULL}};
+
+/* move_locked under the heap mutex; the count moved, or -error */
+static int64_t locked_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
+                           uint64_t limit, int exact, const field_io *set,
+                           const field_io *iova, const field_io *get, const desc_out *desc,
+                           const desc_in *back, uint64_t *bad_index) {
+    uint64_t moved = 0;
+    if (bad_index) *bad_index = RL_NO_INDEX;
+    pthread_mutex_lock(&h->lock);
+    int rc = move_locked(h, src, dst, owner, limit, exact, set, iova, get, desc, back, &moved,
+                         bad_index);
+    pthread_mutex_unlock(&h->lock);
+    return rc ? -(int64_t)rc : (int64_t)moved;
+}
+
 int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
                       int exact, uint64_t set_offset, uint64_t set_width, const void *set_src,
                       uint64_t iova_offset, uint64_t iova_width, uint64_t *iovas_out,
                       uint64_t get_offset, uint64_t get_width, void *get_out) {
-    /* the casts drop a const the move never violates: it only reads set_src */
-    field_io set = {set_offset, set_width, (uint8_t *)(uintptr_t)set_src};
-    field_io iova = {iova_offset, iova_width, (uint8_t *)iovas_out};
-    field_io get = {get_offset, get_width, (uint8_t *)get_out};
-    const desc_out none = {NULL, 0, 0, NULL, 0, NULL, 0, {0, 0, NULL}};
-    const desc_in no_back = {NULL, 0, 0, 0, 0, 0, 0, 0, {0, 0, NULL}};
+    /* the cast drops a const the move never violates: it only reads set_src */
+    const field_io set = {set_offset, set_width, (uint8_t *)(uintptr_t)set_src};
+    const field_io iova = {iova_offset, iova_width, (uint8_t *)iovas_out};
+    const field_io get = {get_offset, get_width, (uint8_t *)get_out};
     if (set.buf && !exact) return -RL_EINVAL; /* the caller must know how many it writes */
-    uint64_t moved = 0;
-    pthread_mutex_lock(&h->lock);
-    int rc = move_locked(h, src, dst, owner, limit, exact, &set, &iova, &get, &none, &no_back,
-                         &moved, NULL);
-    pthread_mutex_unlock(&h->lock);
-    return rc ? -(int64_t)rc : (int64_t)moved;
+    return locked_move(h, src, dst, owner, limit, exact, &set, &iova, &get, &NO_DESC, &NO_BACK,
+                       NULL);
 }
 
 int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
@@ -184,21 +201,14 @@ int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t o
                               const uint64_t *words, uint64_t word, const uint64_t *table,
                               uint64_t table_len, uint64_t key_offset, uint64_t key_width,
                               uint64_t *bad_index) {
-    const field_io no_field = {0, 0, NULL};
     const field_io iova = {iova_offset, iova_width, NULL};
     const desc_out desc = {ring, ring_size, start, words, word, table, table_len,
                            {key_offset, key_width, table ? (uint8_t *)1 : NULL}};
-    const desc_in no_back = {NULL, 0, 0, 0, 0, 0, 0, 0, {0, 0, NULL}};
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size) return -RL_EINVAL;
-    if (table && key_width != 1 && key_width != 2 && key_width != 4 && key_width != 8)
-        return -RL_EINVAL;
-    uint64_t moved = 0;
-    pthread_mutex_lock(&h->lock);
-    int rc = move_locked(h, src, dst, owner, limit, 0, &no_field, &iova, &no_field, &desc,
-                         &no_back, &moved, bad_index);
-    pthread_mutex_unlock(&h->lock);
-    return rc ? -(int64_t)rc : (int64_t)moved;
+    if (table && !value_width(key_width)) return -RL_EINVAL;
+    return locked_move(h, src, dst, owner, limit, 0, &NO_FIELD, &iova, &NO_FIELD, &desc,
+                       &NO_BACK, bad_index);
 }
 
 int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
@@ -207,18 +217,11 @@ int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t
                                 uint64_t check_want, uint64_t shift, uint64_t value_mask,
                                 uint64_t field_offset, uint64_t field_width,
                                 uint64_t *bad_index) {
-    const field_io no_field = {0, 0, NULL};
-    const desc_out none = {NULL, 0, 0, NULL, 0, NULL, 0, {0, 0, NULL}};
     const desc_in back = {ring, ring_size, start, word, check_mask, check_want, shift,
                           value_mask, {field_offset, field_width, (uint8_t *)1}};
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size || word > 1 || shift > 63) return -RL_EINVAL;
-    if (field_width != 1 && field_width != 2 && field_width != 4 && field_width != 8)
-        return -RL_EINVAL;
-    uint64_t moved = 0;
-    pthread_mutex_lock(&h->lock);
-    int rc = move_locked(h, src, dst, owner, n, 1, &no_field, &no_field, &no_field, &none,
-                         &back, &moved, bad_index);
-    pthread_mutex_unlock(&h->lock);
-    return rc ? -(int64_t)rc : (int64_t)moved;
+    if (!value_width(field_width)) return -RL_EINVAL;
+    return locked_move(h, src, dst, owner, n, 1, &NO_FIELD, &NO_FIELD, &NO_FIELD, &NO_DESC,
+                       &back, bad_index);
 }
