@@ -16,8 +16,9 @@ armed, so the tail never catches up with the head (§7.1.9: RDT == RDH means "no
 descriptor").
 
 * `RxRing.completed(limit)` -> n: how many of the oldest buffers were written back;
-  `deliver(n, collect)` moves them to `collect` with their lengths set from the
-  writebacks, checking each has DD and EOP (one frame per buffer), in one call;
+  `deliver(n, collect)` moves them (as many as `collect` has room for) to `collect`
+  with their lengths set from the writebacks, checking each has DD and EOP (one frame
+  per buffer), in one call;
   `arm_from(packets, limit)` moves free buffers from `packets` onto the ring, writing
   their read-format descriptors (packet address, header address 0, which clears DD) in
   the same registry call (RRefDeque.move_to_ring).
@@ -135,18 +136,20 @@ class RxRing(Ring):
             break
         return n
 
-    def deliver(self, n: int, collect) -> None:
-        """Move the `n` oldest buffers to `collect`, each one's `len` set from its
-        writeback (§7.1.6.2), which must have DD and EOP (one frame per buffer): one
-        registry call. They leave the ring. A writeback without them is the NIC breaking
-        the datasheet: IxgbeError (a panic), and nothing moves."""
+    def deliver(self, n: int, collect) -> int:
+        """Move (up to) the `n` oldest buffers to `collect`, as many as it has room for,
+        each one's `len` set from its writeback (§7.1.6.2), which must have DD and EOP (one
+        frame per buffer): one registry call. They leave the ring; returns how many. A
+        writeback without them is the NIC breaking the datasheet: IxgbeError (a panic),
+        and nothing moves."""
         try:
-            self.held.move_from_ring(collect, n, self.descriptors, self.oldest, "len",
-                                     RX_WRITEBACK)
+            moved = self.held.move_from_ring(collect, n, self.descriptors, self.oldest, "len",
+                                             RX_WRITEBACK)
         except ValueError as error:
             raise IxgbeError(f"rx queue {self.queue}: {error}: a frame larger than one buffer "
                              "(no EOP) or a writeback without DD") from None
-        self.consume(n)
+        self.consume(moved)
+        return moved
 
     def arm_from(self, packets, limit: int) -> int:
         """Lend up to `limit` free buffers of `packets` to the NIC: they move onto the ring

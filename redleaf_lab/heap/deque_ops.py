@@ -201,23 +201,27 @@ class DequeItemOps(_SlotContainer):
                                            start, key)
         return moved
 
-    def move_from_ring(self, dst: DequeItemOps, n: int, ring: DescriptorRing, start: int,
-                       field: str, writeback: WritebackField) -> None:
-        """Move exactly `n` items (or none) to the back of `dst`, item i's unsigned `field`
-        set from its descriptor's writeback, read back from slot (start + i) % ring.slots
-        (`writeback` says where the value is and what a complete descriptor looks like).
-        A descriptor that is not complete refuses the move: ValueError naming it, and
-        nothing moves. The driver's "hand received frames on" step, one registry call."""
+    def move_from_ring(self, dst: DequeItemOps, limit: int, ring: DescriptorRing, start: int,
+                       field: str, writeback: WritebackField) -> int:
+        """Move up to `limit` items (as many as `dst` has room for, at most ring.slots) to
+        the back of `dst`, item i's unsigned `field` set from its descriptor's writeback,
+        read back from slot (start + i) % ring.slots (`writeback` says where the value is
+        and what a complete descriptor looks like). A descriptor that is not complete
+        refuses the move: ValueError naming it, and nothing moves. The driver's "hand
+        received frames on" step, one registry call. Returns how many moved."""
         if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
             self._check_peer(dst)
+        if limit < 0:
+            limit = 0
         offset, width = self._element.unsigned(field)
-        args = (self._hp, self._id, dst._id, current_owner_id(), n, ring._cdata, ring.slots,
+        args = (self._hp, self._id, dst._id, current_owner_id(), limit, ring._cdata, ring.slots,
                 start, writeback.word, writeback.check_mask, writeback.check_want,
                 writeback.shift, writeback.mask, offset, width)
         moved: int = _rl_deque_move_from_ring(*args, _NULL)
         if moved < 0:
-            self._ring_move_failed(_rl_deque_move_from_ring, args, dst, n, ring, start, None,
-                                   writeback)
+            moved = self._ring_move_failed(_rl_deque_move_from_ring, args, dst, limit, ring,
+                                           start, None, writeback)
+        return moved
 
     def _ring_move_failed(self, call: Any, args: tuple[Any, ...], dst: DequeItemOps, n: int,
                           ring: DescriptorRing, start: int, key: str | None,

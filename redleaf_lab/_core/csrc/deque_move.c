@@ -92,11 +92,11 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         n = n < slen ? n : slen;
         n = n < room ? n : room;
     }
-    if (desc->ring && n > desc->size) { /* entries would overwrite each other */
+    const uint64_t ring_size = desc->ring ? desc->size : back->ring ? back->size : UINT64_MAX;
+    if (n > ring_size) { /* entries would overwrite (or read) each other */
         if (exact) return RL_EINVAL;
-        n = desc->size;
+        n = ring_size;
     }
-    if (back->ring && n > back->size) return RL_EINVAL;
     /* a descriptor needs the IOVA field even when no IOVA array is asked for */
     const field_io desc_field = {iova->offset, iova->width, desc->ring ? (uint8_t *)1 : NULL};
     const field_io *const fields[6] = {set, iova, get, &desc_field, &desc->key, &back->field};
@@ -212,7 +212,7 @@ int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t o
 }
 
 int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
-                                uint64_t n, const uint64_t *ring, uint64_t ring_size,
+                                uint64_t limit, const uint64_t *ring, uint64_t ring_size,
                                 uint64_t start, uint64_t word, uint64_t check_mask,
                                 uint64_t check_want, uint64_t shift, uint64_t value_mask,
                                 uint64_t field_offset, uint64_t field_width,
@@ -222,6 +222,6 @@ int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size || word > 1 || shift > 63) return -RL_EINVAL;
     if (!value_width(field_width)) return -RL_EINVAL;
-    return locked_move(h, src, dst, owner, n, 1, &NO_FIELD, &NO_FIELD, &NO_FIELD, &NO_DESC,
+    return locked_move(h, src, dst, owner, limit, 0, &NO_FIELD, &NO_FIELD, &NO_FIELD, &NO_DESC,
                        &back, bad_index);
 }

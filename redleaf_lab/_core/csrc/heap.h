@@ -167,14 +167,15 @@ int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t o
                               const uint64_t *words, uint64_t word, const uint64_t *table,
                               uint64_t table_len, uint64_t key_offset, uint64_t key_width,
                               uint64_t *bad_index);
-/* Move exactly n items (or none) from the front of src to the back of dst, reading
- * item i's 16-byte descriptor back from ring[(start + i) % ring_size]: its 64-bit word
- * `word` (0 or 1) must satisfy (w & check_mask) == check_want (else RL_EINVAL,
- * *bad_index = i, nothing moves), and (w >> shift) & value_mask is written into the
- * item's unsigned field (field_offset, field_width 1/2/4/8): a received frame's length
- * from its writeback. Returns n, or -error. */
+/* Move up to `limit` items (clipped to what src holds, dst has room for and the ring
+ * has slots) from the front of src to the back of dst, reading item i's 16-byte
+ * descriptor back from ring[(start + i) % ring_size]: its 64-bit word `word` (0 or 1)
+ * must satisfy (w & check_mask) == check_want (else RL_EINVAL, *bad_index = i, nothing
+ * moves), and (w >> shift) & value_mask is written into the item's unsigned field
+ * (field_offset, field_width 1/2/4/8): a received frame's length from its writeback.
+ * Returns the count moved, or -error. */
 int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
-                                uint64_t n, const uint64_t *ring, uint64_t ring_size,
+                                uint64_t limit, const uint64_t *ring, uint64_t ring_size,
                                 uint64_t start, uint64_t word, uint64_t check_mask,
                                 uint64_t check_want, uint64_t shift, uint64_t value_mask,
                                 uint64_t field_offset, uint64_t field_width,
