@@ -264,8 +264,7 @@ class IxgbeDriver:
         n = ring.completed(RING_SIZE)
         if n:  # checked, lengths set, moved (as many as `collect` takes): one registry call
             n = ring.deliver(n, collect)
-        if ring.room:
-            ring.arm_from(packets, ring.room)  # moved onto the ring, with their IOVAs
+        ring.arm_from(packets)  # as many as there are free slots, descriptors written
         self._dev.write32(RDT(QUEUE), ring.tail)  # one tail write per batch (§7.1.9)
         return (n, packets, collect)
 
@@ -275,11 +274,12 @@ class IxgbeDriver:
         if done:
             ring.hand_back(done, collect)  # as many as `collect` has room for
         sent = 0
-        if ring.room:
+        room = ring.room
+        if room:
             try:
-                sent = ring.post_from(packets, ring.room)
+                sent = ring.post_from(packets, room)
             except ValueError:  # a frame length without a descriptor word: nothing moved
-                self._reject(packets.get("len")[: ring.room], packets, collect)
+                self._reject(packets.get("len")[:room], packets, collect)
             if sent:
                 self._dev.write32(TDT(QUEUE), ring.tail)  # one tail write per batch (§7.2.2)
         return (sent, packets, collect)

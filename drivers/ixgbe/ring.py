@@ -19,7 +19,7 @@ descriptor").
   `deliver(n, collect)` moves them (as many as `collect` has room for) to `collect`
   with their lengths set from the writebacks, checking each has DD and EOP (one frame
   per buffer), in one call;
-  `arm_from(packets, limit)` moves free buffers from `packets` onto the ring, writing
+  `arm_from(packets)` moves free buffers from `packets` onto the ring, writing
   their read-format descriptors (packet address, header address 0, which clears DD) in
   the same registry call (RRefDeque.move_to_ring).
 * `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
@@ -151,12 +151,13 @@ class RxRing(Ring):
         self.consume(moved)
         return moved
 
-    def arm_from(self, packets, limit: int) -> int:
-        """Lend up to `limit` free buffers of `packets` to the NIC: they move onto the ring
-        (one registry call, which gives their data addresses) and get read-format
-        descriptors in the slots after the window (§7.1.6.1). Returns how many."""
+    def arm_from(self, packets) -> int:
+        """Lend free buffers of `packets` to the NIC, as many as there are free slots: they
+        move onto the ring and get read-format descriptors in the slots after the window
+        (§7.1.6.1), in one registry call. Returns how many."""
         # {packet address, header address 0}: the 0 also clears the old writeback's DD
-        n = packets.move_to_ring(self.held, min(limit, self.room), "data", self.descriptors, self.tail)
+        n = packets.move_to_ring(self.held, self.size - 1 - self.count, "data",
+                                 self.descriptors, (self.oldest + self.count) % self.size)
         self.count += n
         return n
 
@@ -197,7 +198,8 @@ class TxRing(Ring):
         frame, RS on each), the second word looked up by frame length (which checks it:
         a length outside min_frame..max_frame refuses the batch, ValueError, and nothing
         moves). Returns how many."""
-        n = packets.move_to_ring(self.held, min(limit, self.room), "data", self.descriptors,
-                                 self.tail, key="len")
+        n = packets.move_to_ring(self.held, min(limit, self.size - 1 - self.count), "data",
+                                 self.descriptors, (self.oldest + self.count) % self.size,
+                                 key="len")
         self.count += n
         return n
