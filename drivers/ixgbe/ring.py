@@ -109,9 +109,6 @@ class Ring:
         self.oldest = (self.oldest + n) % self.size
         self.count -= n
 
-    def release(self, device) -> None:
-        device.dma_free(self.mem.handle)
-
 
 class RxRing(Ring):
     def __init__(self, device, queue: int, size: int) -> None:

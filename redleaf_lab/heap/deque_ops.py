@@ -130,7 +130,7 @@ class DequeItemOps(_SlotContainer):
         moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), n, 1,
                                     offset, width, src, 0, 0, _NULL, 0, 0, _NULL)
         if moved < 0:
-            self._move_error(-moved, dst, n)
+            self._move_error(-moved, dst, n, exact=True)
 
     def move_with_iovas(self, dst: DequeItemOps, limit: int, field: str | None,
                         get: str | None = None
@@ -252,7 +252,8 @@ class DequeItemOps(_SlotContainer):
         if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
             raise TypeError(f"RRefDeque[{self._element.name}] cannot move items into {dst!r}")
 
-    def _move_error(self, rc: int, dst: DequeItemOps, n: int) -> None:
+    def _move_error(self, rc: int, dst: DequeItemOps, n: int, exact: bool = False) -> None:
+        """Raise the error of a refused move of `n` items (`exact`: all or none)."""
         self._require_owned()  # the clearer errors: moved away, not ours, freed
         dst._require_owned()
         if rc == EFULL:
@@ -261,7 +262,7 @@ class DequeItemOps(_SlotContainer):
                              f"({free} free slots)")
         if rc == EINVAL and dst._id == self._id:
             raise ValueError("cannot move items from a deque into itself")
-        if rc == EINVAL and n > int(self._header[1]):
+        if rc == EINVAL and exact and n > int(self._header[1]):
             raise ValueError(f"RRefDeque 0x{self._id:x} holds {int(self._header[1])} "
                              f"items, not {n}")
         check(rc, self._id, self._heap, f"move from RRefDeque 0x{self._id:x} to 0x{dst._id:x}")
