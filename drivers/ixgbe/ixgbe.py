@@ -9,14 +9,14 @@ descriptors (ring.py).
 Batches, with no Python work per packet (`submit_and_poll`; ring.py):
 * receive: the completed prefix of the RX ring is found with one status read (a
   vectorized check when it ends inside the window); those buffers move to `collect` in
-  one registry call that checks their writebacks and sets their lengths from them;
-  then the caller's free buffers move from `packets` onto the ring in one call, which
-  also gives their data IOVAs, numpy stores arm the descriptors, and RDT is written
-  once (always: the tail write is also what makes an inline device model run);
-* transmit: sent buffers (DD written back) move to `collect` in one call; the frames'
-  lengths come from one gather (checked: MIN_FRAME..MAX_FRAME, with the table lookup
-  that builds the descriptor words), they move onto the ring in one call (with their
-  IOVAs), numpy stores write the descriptors, TDT is written once.
+  one registry call that checks their writebacks (DD, EOP) and sets their lengths from
+  them; then the caller's free buffers move from `packets` onto the ring in one call,
+  which also writes their read-format descriptors, and RDT is written once (always: the
+  tail write is also what makes an inline device model run);
+* transmit: sent buffers (DD written back) move to `collect` in one call; the frames
+  move from `packets` onto the ring in one call, which also writes their data
+  descriptors, the second word looked up in a table by frame length (which checks it:
+  MIN_FRAME..MAX_FRAME), and TDT is written once.
 
 Statistics: the 82599 counters clear on read (§8.2.3.23); `stats()` reads them and
 adds them to this incarnation's totals.
