@@ -289,18 +289,17 @@ class DequeItemOps(_SlotContainer):
         """Add `value` (an int, negative to subtract; modulo 2**bits) to the unsigned integer
         `field` of every item, in place: one registry call, no array (ixy-fwd's "touch one
         byte of every packet", a TTL decrement)."""
-        dtype, offset = self._element.field(field)
-        if dtype.kind != "u" or dtype.shape:
-            raise TypeError(f"add: field {field!r} is {dtype}, not an unsigned integer")
+        offset, width = self._element.unsigned(field)  # TypeError unless unsigned
         if type(value) is not int:
             raise TypeError(f"add: value must be an int, not {value!r}")
         n = int(self._header[1])
-        rc = _rl_deque_add(self._hp, self._id, current_owner_id(), offset, dtype.itemsize,
-                           value % (1 << 64), n, _NULL)
+        addend = value & 0xFFFF_FFFF_FFFF_FFFF
+        rc = _rl_deque_add(self._hp, self._id, current_owner_id(), offset, width, addend, n,
+                           _NULL)
         if rc:
             bad = _new_index("uint64_t *")
-            rc = _rl_deque_add(self._hp, self._id, current_owner_id(), offset, dtype.itemsize,
-                               value % (1 << 64), n, bad)
+            rc = _rl_deque_add(self._hp, self._id, current_owner_id(), offset, width, addend,
+                               n, bad)
             if rc:
                 self._require_owned()
                 self._raise_item(rc, n, bad[0], f"add to {field!r}")
