@@ -43,9 +43,10 @@ class DescriptorRing:
     array of shape (slots, 2), such as a numpy view of a descriptor ring's DMA memory,
     and optionally `word_table`, the second descriptor word for each value of an item's
     key field (0: no valid word; e.g. a TX ring's word for each frame length). Checked
-    once here, not on every batch; holding it keeps the arrays, and so the memory, alive."""
+    once here, not on every batch; holding it keeps the arrays, and so the memory, alive.
+    Its fields are read-only: C code writes `slots` descriptors into the array it holds."""
 
-    __slots__ = ("_cdata", "_table", "array", "slots", "table_len", "word_table")
+    __slots__ = ("_array", "_cdata", "_slots", "_table", "_table_len", "_word_table")
 
     def __init__(self, array: npt.NDArray[np.uint64],
                  word_table: npt.NDArray[np.uint64] | None = None) -> None:
@@ -53,17 +54,29 @@ class DescriptorRing:
                 or len(array) == 0:
             raise TypeError("a descriptor ring must be a writable C-contiguous uint64 array "
                             "of shape (slots, 2), slots >= 1")
-        self.array = array
-        self.slots = len(array)
+        self._array = array
+        self._slots = len(array)
         self._cdata = _from_buffer("uint64_t[]", array)
-        self.word_table = word_table
-        self.table_len = 0
+        self._word_table = word_table
+        self._table_len = 0
         self._table = _NULL
         if word_table is not None:
             if not _is_u64_array(word_table, 1):
                 raise TypeError("a word table must be a C-contiguous 1-d uint64 array")
-            self.table_len = len(word_table)
+            self._table_len = len(word_table)
             self._table = _from_buffer("uint64_t[]", word_table)
+
+    @property
+    def array(self) -> npt.NDArray[np.uint64]:
+        return self._array
+
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    @property
+    def word_table(self) -> npt.NDArray[np.uint64] | None:
+        return self._word_table
 
 
 @dataclass(frozen=True)
@@ -188,12 +201,12 @@ class DequeItemOps(_SlotContainer):
         words_buf = _NULL
         if words is not None:
             if ((words.dtype is not _U64 and words.dtype != _U64)
-                    or not words.flags.c_contiguous or len(words) < min(limit, ring.slots)):
+                    or not words.flags.c_contiguous or len(words) < min(limit, ring._slots)):
                 raise TypeError(f"move_to_ring: words must be a contiguous uint64 array of at "
-                                f"least {min(limit, ring.slots)}")
+                                f"least {min(limit, ring._slots)}")
             words_buf = _from_buffer("uint64_t[]", words)
         args = (self._hp, self._id, dst._id, current_owner_id(), limit, offset, dtype.itemsize,
-                ring._cdata, ring.slots, start, words_buf, word, table, ring.table_len,
+                ring._cdata, ring._slots, start, words_buf, word, table, ring._table_len,
                 key_offset, key_width)
         moved: int = _rl_deque_move_to_ring(*args, _NULL)
         if moved < 0:
@@ -214,7 +227,7 @@ class DequeItemOps(_SlotContainer):
         if limit < 0:
             limit = 0
         offset, width = self._element.unsigned(field)
-        args = (self._hp, self._id, dst._id, current_owner_id(), limit, ring._cdata, ring.slots,
+        args = (self._hp, self._id, dst._id, current_owner_id(), limit, ring._cdata, ring._slots,
                 start, writeback.word, writeback.check_mask, writeback.check_want,
                 writeback.shift, writeback.mask, offset, width)
         moved: int = _rl_deque_move_from_ring(*args, _NULL)

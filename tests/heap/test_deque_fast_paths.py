@@ -290,3 +290,13 @@ def test_move_from_ring_sets_a_field_from_each_writeback_and_checks_it(kernel):
         src.move_from_ring(dst, 1, ring, 4, "data_len", lengths)
     with pytest.raises(ValueError, match="word must be 0 or 1"):
         WritebackField(word=2, shift=0, mask=1, check_mask=0, check_want=0)
+
+
+def test_a_descriptor_ring_cannot_be_resized_behind_the_c_code(kernel):
+    """C writes `slots` descriptors into the array the ring checked: neither may change."""
+    ring = DescriptorRing(np.zeros((4, 2), dtype=np.uint64))
+    with pytest.raises(AttributeError):
+        ring.slots = 1 << 20  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        ring.array = np.zeros((1 << 20, 2), dtype=np.uint64)  # type: ignore[misc]
+    assert ring.slots == 4 and ring.array.shape == (4, 2)
