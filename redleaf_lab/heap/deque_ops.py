@@ -130,6 +130,8 @@ class DequeItemOps(_SlotContainer):
         holds fewer or `dst` lacks room). With `field`, first write `values` (broadcast
         to (n,) plus the field's shape) into that field of each, in the same call."""
         self._check_peer(dst)
+        if type(n) is not int or n < 0:
+            raise ValueError(f"move_exact: n must be an int >= 0, not {n!r}")
         offset = width = 0
         src = _NULL
         if field is not None:

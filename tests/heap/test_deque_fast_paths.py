@@ -166,6 +166,8 @@ def test_move_exact_is_all_or_nothing_and_can_write_a_field(kernel):
     assert dst.get("data_len").tolist() == [10, 20] and src.get("block").tolist() == [3]
     with pytest.raises(TypeError, match="needs values"):
         src.move_exact(dst, 1, "data_len")
+    with pytest.raises(ValueError, match="n must be"):
+        src.move_exact(dst, -1)
 
 
 def test_move_with_iovas_gives_addresses_and_a_field(kernel):
