@@ -26,12 +26,10 @@ class NullNet:
     def submit_and_poll(self, packets, collect, tx: bool):
         if tx:  # "sent": the buffers go straight back, as many as `collect` has room for
             n = packets.move_to(collect)
-        else:  # "received": every buffer lent, with its length set (one call each way)
+            self._counts[1] += n
+        else:  # "received": every buffer lent, with its length set
             n = min(len(packets), collect.capacity - len(collect))
             packets.move_exact(collect, n, "len", FRAME)
-        if tx:
-            self._counts[1] += n
-        else:
             self._counts[0] += n
         return (n, packets, collect)
 
