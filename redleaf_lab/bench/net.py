@@ -4,7 +4,8 @@ Purpose: one run measures 64-byte forwarding (ixy-fwd's loop: receive a batch, t
 one byte per packet, send it back out on the same port; `interfaces.net.Forwarder`)
 on the sim 82599 model with its traffic-generator wire (inline mode by default: the
 model runs on every tail write, deterministically; `threaded=True` gives it its own
-C thread), at batch 1, 32 and 256, over three paths:
+C thread, running only during its own case's slices: idle device threads poll, and
+would take the CPU from the case being measured), at batch 1, 32 and 256, over three paths:
 
 * direct: the loop runs inside the driver's domain and calls its implementation (no
   boundary: RedLeaf's statically linked configuration);
@@ -65,9 +66,14 @@ class _Case:
         self.driver = driver
         self.path = path
         self.name = f"{driver}-{path}"
+        self.device: Any = None
+        self.threaded = threaded
         if driver == "ixgbe":
-            dev = SimIxgbe(kernel.heap, wire="generator", threaded=threaded,
-                           packet_size=FRAME_BYTES, name=self.name)
+            # inline while idle; with `threaded`, the model's thread runs only during this
+            # case's slices (idle device threads of the other cases would poll and steal
+            # the CPU from the case being measured)
+            dev = self.device = SimIxgbe(kernel.heap, wire="generator", threaded=False,
+                                         packet_size=FRAME_BYTES, name=self.name)
             devices.append(dev)
             kernel.load("ixgbe", name=self.name, device=dev)
         else:
@@ -91,6 +97,16 @@ class _Case:
 
     def run(self, seconds: float) -> None:
         loop = self.loop
+        device = self.device if self.threaded else None
+        if device is not None:
+            device.start_thread()
+        try:
+            self._timed(loop, seconds)
+        finally:
+            if device is not None:
+                device.stop_thread()
+
+    def _timed(self, loop: Forwarder, seconds: float) -> None:
         with self._context():
             sent = loop.sent
             t0 = time.perf_counter()
