@@ -346,6 +346,31 @@ def test_bench_net_rows():
     assert "vs C" in bench.format_table(rows)
 
 
+def test_bench_net_threaded_runs_each_device_thread_in_its_own_slices(monkeypatch):
+    from redleaf_lab.bench import net as bench
+
+    running: list[str] = []
+    started: list[str] = []
+    start, stop = SimIxgbe.start_thread, SimIxgbe.stop_thread
+
+    def start_thread(self):
+        running.append(self.name)
+        started.append(self.name)
+        assert len(running) == 1, f"device threads running at once: {running}"
+        start(self)
+
+    def stop_thread(self):
+        stop(self)
+        running.remove(self.name)
+
+    monkeypatch.setattr(SimIxgbe, "start_thread", start_thread)
+    monkeypatch.setattr(SimIxgbe, "stop_thread", stop_thread)
+    rows = bench.measure(seconds=0.06, batches=(32,), slices=2, threaded=True, nullnet=False)
+    assert [r["path"] for r in rows] == ["c", "direct", "domain", "shadow"]
+    assert all(r["mpps"] > 0 for r in rows) and running == []
+    assert sorted(started) == sorted(2 * ["ixgbe-direct", "ixgbe-domain", "ixgbe-shadow"])
+
+
 def test_driver_register_map_agrees_with_the_model():
     """drivers/ixgbe/regs.py (the driver's own, datasheet-cited) and devices/ixgbe_regs.py
     (the model's) must give every register and bit they share the same value."""
