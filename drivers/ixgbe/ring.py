@@ -39,7 +39,7 @@ one ring per caller.
 import numpy as np
 
 from redleaf_lab.api import DescriptorRing, RRefDeque, WritebackField
-from redleaf_lab.interfaces.net import Packet
+from redleaf_lab.interfaces.net import MAX_FRAME, Packet
 
 from .regs import (
     DESC_BYTES,
@@ -56,9 +56,11 @@ from .regs import (
 
 RX_DONE = RX_STAT_DD | RX_STAT_EOP
 # §7.1.6.2: the writeback's second quadword holds the status (bits 0..31, DD and EOP in
-# bits 0..1) and the packet length (bits 32..47)
+# bits 0..1) and the packet length (bits 32..47), at most MAX_FRAME (jumbo frames off,
+# FCS stripped): a longer one would have run past the buffer's data field
 RX_WRITEBACK = WritebackField(word=1, shift=8 * (2 * RX_LENGTH_WORD - DESC_BYTES // 2),
-                              mask=0xFFFF, check_mask=RX_DONE, check_want=RX_DONE)
+                              mask=0xFFFF, check_mask=RX_DONE, check_want=RX_DONE,
+                              limit=MAX_FRAME)
 
 
 def _tx_words(min_frame: int, max_frame: int) -> np.ndarray:
@@ -136,15 +138,15 @@ class RxRing(Ring):
     def deliver(self, n: int, collect) -> int:
         """Move (up to) the `n` oldest buffers to `collect`, as many as it has room for,
         each one's `len` set from its writeback (§7.1.6.2), which must have DD and EOP (one
-        frame per buffer): one registry call. They leave the ring; returns how many. A
-        writeback without them is the NIC breaking the datasheet: IxgbeError (a panic),
-        and nothing moves."""
+        frame per buffer) and a length of at most MAX_FRAME: one registry call. They leave
+        the ring; returns how many. A writeback without them is the NIC breaking the
+        datasheet: IxgbeError (a panic), and nothing moves."""
         try:
             moved = self.held.move_from_ring(collect, n, self.descriptors, self.oldest, "len",
                                              RX_WRITEBACK)
         except ValueError as error:
-            raise IxgbeError(f"rx queue {self.queue}: {error}: a frame larger than one buffer "
-                             "(no EOP) or a writeback without DD") from None
+            raise IxgbeError(f"rx queue {self.queue}: {error} (a frame larger than one buffer, "
+                             "a writeback without DD, or a length past the buffer)") from None
         self.consume(moved)
         return moved
 

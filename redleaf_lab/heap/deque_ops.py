@@ -82,20 +82,22 @@ class DescriptorRing:
 @dataclass(frozen=True)
 class WritebackField:
     """A value in the writeback of a 16-byte DMA descriptor, for `move_from_ring`: it sits
-    in 64-bit word `word` (0 or 1) at bit `shift`, `mask` wide; the descriptor is complete
-    when (that word & check_mask) == check_want. E.g. the 82599's advanced RX writeback
-    (datasheet §7.1.6.2): the length is bits 32..47 of word 1, and DD | EOP are bits 0..1."""
+    in 64-bit word `word` (0 or 1) at bit `shift`, `mask` wide, and may be at most
+    `limit`; the descriptor is complete when (that word & check_mask) == check_want. E.g.
+    the 82599's advanced RX writeback (datasheet §7.1.6.2): the length is bits 32..47 of
+    word 1, and DD | EOP are bits 0..1."""
 
     word: int
     shift: int
     mask: int
     check_mask: int
     check_want: int
+    limit: int = (1 << 64) - 1
 
     def __post_init__(self) -> None:
         if self.word not in (0, 1) or not 0 <= self.shift < 64:
             raise ValueError(f"{self}: word must be 0 or 1 and shift 0..63")
-        for name in ("mask", "check_mask", "check_want"):
+        for name in ("mask", "check_mask", "check_want", "limit"):
             if not 0 <= getattr(self, name) < 1 << 64:
                 raise ValueError(f"{self}: {name} must fit 64 bits")
 
@@ -231,7 +233,7 @@ class DequeItemOps(_SlotContainer):
         offset, width = self._element.unsigned(field)
         args = (self._hp, self._id, dst._id, current_owner_id(), limit, ring._cdata, ring._slots,
                 start, writeback.word, writeback.check_mask, writeback.check_want,
-                writeback.shift, writeback.mask, offset, width)
+                writeback.shift, writeback.mask, writeback.limit, offset, width)
         moved: int = _rl_deque_move_from_ring(*args, _NULL)
         if moved < 0:
             moved = self._ring_move_failed(_rl_deque_move_from_ring, args, dst, limit, ring,
@@ -257,9 +259,12 @@ class DequeItemOps(_SlotContainer):
                              f"({value}) has no descriptor word; nothing moved")
         if -rc == EINVAL and writeback is not None and index < n:
             slot = (start + index) % ring.slots
-            value = int(ring.array[slot, writeback.word])
+            word = int(ring.array[slot, writeback.word])
+            value = (word >> writeback.shift) & writeback.mask
+            why = ("not a complete writeback" if word & writeback.check_mask != writeback.check_want
+                   else f"its value {value} is past the limit {writeback.limit}")
             raise ValueError(f"descriptor {slot} (item {index}) has word {writeback.word} = "
-                             f"{value:#x}: not a complete writeback; nothing moved")
+                             f"{word:#x}: {why}; nothing moved")
         self._move_error(-rc, dst, n)
         return rc  # not reached: _move_error raises
 

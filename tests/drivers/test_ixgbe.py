@@ -176,9 +176,22 @@ def test_bad_frame_length_is_a_clear_error_and_nothing_leaks(kernel, loopback):
     assert kernel.heap.stats().live_objects == baseline  # the driver freed the deques
 
 
-def test_a_writeback_without_eop_is_a_panic_and_nothing_moves(kernel, loopback):
-    """A device that breaks §7.1.6.2 (a written-back descriptor without EOP) must not get
-    its frame delivered: the driver panics (IxgbeError) before any buffer moves."""
+def clear_eop(rx, slot: int) -> None:
+    rx.d32[slot, 2] &= ~np.uint32(0x2)  # as if the NIC split a frame over two buffers
+
+
+def overlong(rx, slot: int) -> None:
+    rx.d32[slot, 3] = 3000  # the length (bytes 12-13): it would have run past the buffer
+
+
+@pytest.mark.parametrize("corrupt, why", [
+    (clear_eop, "not a complete writeback"),
+    (overlong, "its value 3000 is past the limit 1514"),
+])
+def test_a_bad_writeback_is_a_panic_and_nothing_moves(kernel, loopback, corrupt, why):
+    """A device that breaks §7.1.6.2 (a written-back descriptor without EOP, or with a
+    length past the buffer) must not get its frame delivered: the driver panics
+    (IxgbeError) before any buffer moves."""
     net = kernel.load("ixgbe", device=loopback)
     domain = kernel.domain("ixgbe")
     drv = domain.impl
@@ -194,9 +207,9 @@ def test_a_writeback_without_eop_is_a_panic_and_nothing_moves(kernel, loopback):
     rx = drv._rx
     second = (rx.oldest + 1) % rx.size
     assert rx.status[second] & 0x3 == 0x3  # written back: DD | EOP
-    rx.d32[second, 2] &= ~np.uint32(0x2)  # as if the NIC split a frame: EOP cleared
+    corrupt(rx, second)
     armed = rx.count
-    with pytest.raises(RpcError, match=r"panic.*IxgbeError.*descriptor \d+ \(item 1\).*no EOP"):
+    with pytest.raises(RpcError, match=r"panic.*IxgbeError.*descriptor \d+ \(item 1\).*" + why):
         net.submit_and_poll(free, got, False)
     assert domain.state != "running"  # a panic: the incarnation is gone
     assert rx.count == armed  # nothing left the ring before the panic

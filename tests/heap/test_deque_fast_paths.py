@@ -302,3 +302,19 @@ def test_a_descriptor_ring_cannot_be_resized_behind_the_c_code(kernel):
     with pytest.raises(AttributeError):
         ring.array = np.zeros((1 << 20, 2), dtype=np.uint64)  # type: ignore[misc]
     assert ring.slots == 4 and ring.array.shape == (4, 2)
+
+
+def test_move_from_ring_refuses_a_value_past_the_limit(kernel):
+    src = requests([1, 2])
+    dst = RRefDeque.new(BlkReq, 4)
+    ring = DescriptorRing(np.zeros((2, 2), dtype=np.uint64))
+    lengths = WritebackField(word=1, shift=32, mask=0xFFFF, check_mask=0x1, check_want=0x1,
+                             limit=4096)
+    ring.array[0, 1] = (4096 << 32) | 1
+    ring.array[1, 1] = (4097 << 32) | 1
+    with pytest.raises(ValueError, match=r"descriptor 1 \(item 1\).*value 4097 is past the "
+                                         r"limit 4096; nothing moved"):
+        src.move_from_ring(dst, 2, ring, 0, "data_len", lengths)
+    assert len(src) == 2 and len(dst) == 0
+    assert src.move_from_ring(dst, 1, ring, 0, "data_len", lengths) == 1
+    assert dst.get("data_len").tolist() == [4096]

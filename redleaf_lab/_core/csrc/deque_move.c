@@ -54,12 +54,12 @@ typedef struct {
 
 /* Descriptors read back for the moved items (ring NULL: none): item i's descriptor is
  * ring[(start + i) % size], read with acquire semantics (a device thread wrote it with
- * release); its 64-bit word `word` (0 or 1) must satisfy (w & check_mask) == check_want
- * (else the move is refused), and (w >> shift) & value_mask goes into the item's `field`
- * (width 1, 2, 4 or 8). */
+ * release); its 64-bit word `word` (0 or 1) must satisfy (w & check_mask) == check_want,
+ * and its value (w >> shift) & value_mask must be at most value_max (else the move is
+ * refused); the value goes into the item's `field` (width 1, 2, 4 or 8). */
 typedef struct {
     const uint64_t *ring;
-    uint64_t size, start, word, check_mask, check_want, shift, value_mask;
+    uint64_t size, start, word, check_mask, check_want, shift, value_mask, value_max;
     field_io field; /* buf unused: non-NULL when a ring is given */
 } desc_in;
 
@@ -117,7 +117,9 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
             }
         }
         if (back->ring) {
-            if ((desc_word(back, back_slot) & back->check_mask) != back->check_want) {
+            uint64_t w = desc_word(back, back_slot);
+            if ((w & back->check_mask) != back->check_want ||
+                ((w >> back->shift) & back->value_mask) > back->value_max) {
                 if (bad_index) *bad_index = i;
                 return RL_EINVAL; /* the descriptor is not what the caller expects */
             }
@@ -166,7 +168,7 @@ static int value_width(uint64_t width) {
 
 static const field_io NO_FIELD = {0, 0, NULL};
 static const desc_out NO_DESC = {NULL, 0, 0, NULL, 0, NULL, 0, {0, 0, NULL}};
-static const desc_in NO_BACK = {NULL, 0, 0, 0, 0, 0, 0, 0, {0, 0, NULL}};
+static const desc_in NO_BACK = {NULL, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0, NULL}};
 
 /* move_locked under the heap mutex; the count moved, or -error */
 static int64_t locked_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
@@ -215,10 +217,11 @@ int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t
                                 uint64_t limit, const uint64_t *ring, uint64_t ring_size,
                                 uint64_t start, uint64_t word, uint64_t check_mask,
                                 uint64_t check_want, uint64_t shift, uint64_t value_mask,
-                                uint64_t field_offset, uint64_t field_width,
-                                uint64_t *bad_index) {
-    const desc_in back = {ring, ring_size, start, word, check_mask, check_want, shift,
-                          value_mask, {field_offset, field_width, (uint8_t *)1}};
+                                uint64_t value_max, uint64_t field_offset,
+                                uint64_t field_width, uint64_t *bad_index) {
+    const desc_in back = {ring,       ring_size, start,     word,
+                          check_mask, check_want, shift,    value_mask,
+                          value_max,  {field_offset, field_width, (uint8_t *)1}};
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size || word > 1 || shift > 63) return -RL_EINVAL;
     if (!value_width(field_width)) return -RL_EINVAL;

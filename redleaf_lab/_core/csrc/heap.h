@@ -170,16 +170,17 @@ int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t o
 /* Move up to `limit` items (clipped to what src holds, dst has room for and the ring
  * has slots) from the front of src to the back of dst, reading item i's 16-byte
  * descriptor back from ring[(start + i) % ring_size]: its 64-bit word `word` (0 or 1)
- * must satisfy (w & check_mask) == check_want (else RL_EINVAL, *bad_index = i, nothing
- * moves), and (w >> shift) & value_mask is written into the item's unsigned field
+ * must satisfy (w & check_mask) == check_want and its value (w >> shift) & value_mask
+ * must be at most value_max (else RL_EINVAL, *bad_index = i, nothing moves); the value
+ * is written into the item's unsigned field
  * (field_offset, field_width 1/2/4/8): a received frame's length from its writeback.
  * Returns the count moved, or -error. */
 int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
                                 uint64_t limit, const uint64_t *ring, uint64_t ring_size,
                                 uint64_t start, uint64_t word, uint64_t check_mask,
                                 uint64_t check_want, uint64_t shift, uint64_t value_mask,
-                                uint64_t field_offset, uint64_t field_width,
-                                uint64_t *bad_index);
+                                uint64_t value_max, uint64_t field_offset,
+                                uint64_t field_width, uint64_t *bad_index);
 /* Add `addend` (wrapping; minus k is 2^64 - k) to the unsigned little-endian field of
  * width 1, 2, 4 or 8 bytes at `offset` of every object in the deque, in place; the
  * deque must hold exactly n objects. All or nothing (*bad_index: the first bad position). */
