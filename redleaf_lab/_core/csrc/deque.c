@@ -60,8 +60,6 @@ static void ring_write(uint64_t *ring, uint64_t cap, uint64_t start, uint64_t n,
     memcpy(ring, in + first, (n - first) * sizeof *in);
 }
 
-
-
 static int take_locked(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t limit,
                        uint64_t *ids_out, uint64_t *n_out, uint64_t offset, uint64_t width,
                        uint64_t *iovas_out) {

@@ -37,7 +37,6 @@ static uint64_t field_io_need(const field_io *const *fields, int count) {
     return need;
 }
 
-
 /* Descriptors written for the moved items (ring NULL: none): 16-byte entries, entry i at
  * ring[(start + i) % size] = {IOVA of the `iova` field of item i, its word}. The word is
  * table[v] when a table is given, v being item i's unsigned `key` field (an item whose v

@@ -57,8 +57,8 @@ static int ensure_owner_page(rl_heap *h, uint32_t owner) {
     return *page ? RL_OK : RL_ENOMEM;
 }
 
-/* The page exists: every path that gives an object an owner ensures it first. */
-/* `objects` objects of `size` bytes in all join (objects > 0) or leave the owner's count */
+/* `objects` objects of `size` bytes in all join (objects > 0) or leave the owner's count.
+ * The page exists: every path that gives an object an owner ensures it first. */
 static void count_owner(rl_heap *h, uint32_t owner, int64_t objects, uint64_t size) {
     owner_count *c = owner_counter(h, owner);
     c->objects += (uint64_t)objects; /* unsigned wrap-around adds negative deltas */
