@@ -20,6 +20,7 @@ from .rref import HeapObject, current_heap, make_exporter
 
 _U64 = np.dtype(np.uint64)
 
+
 class RRefVec(HeapObject):
     """A growable vector of Copy elements stored inline on the shared heap.
 
