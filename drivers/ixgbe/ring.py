@@ -15,15 +15,15 @@ prefix (a window crossing the end of the ring is two runs). At most size - 1 slo
 armed, so the tail never catches up with the head (§7.1.9: RDT == RDH means "no
 descriptor").
 
-* `RxRing.completed(limit)` -> n: how many of the oldest buffers were written back;
-  `deliver(n, collect)` moves them (as many as `collect` has room for) to `collect`
+* `completed(limit)` (both rings) -> n: how many of the oldest armed slots the NIC has
+  written back (RX: any status bit; TX: DD, RS being set on every descriptor).
+* `RxRing.deliver(n, collect)` moves them (as many as `collect` has room for) to `collect`
   with their lengths set from the writebacks, checking each has DD and EOP (one frame
   per buffer), in one call;
   `arm_from(packets)` moves free buffers from `packets` onto the ring, writing
   their read-format descriptors (packet address, header address 0, which clears DD) in
   the same registry call (RRefDeque.move_to_ring).
-* `TxRing.completed(limit)` -> n: how many of the oldest frames were sent (DD written
-  back, RS is set on every descriptor); `hand_back(n, collect)` moves (up to) n sent
+* `TxRing.hand_back(n, collect)` moves (up to) n sent
   buffers to `collect`; `post_from(packets, limit)` moves frames onto the ring, writing
   their advanced data descriptors in the same call; the descriptor word comes from a
   table indexed by frame length, which also checks the length.
@@ -78,7 +78,7 @@ def _tx_words(min_frame: int, max_frame: int) -> np.ndarray:
 class Ring:
     """What RX and TX rings share: memory, views, the armed window."""
 
-    def __init__(self, device, queue: int, size: int, status_dword: int,
+    def __init__(self, device, queue: int, size: int, status_dword: int, done_bits: int,
                  word_table=None) -> None:
         self.queue = queue
         self.size = size
@@ -86,6 +86,7 @@ class Ring:
         self.d64 = self.mem.array.view(np.uint64).reshape(size, 2)
         self.d32 = self.mem.array.view(np.uint32).reshape(size, 4)
         self.status = self.d32[:, status_dword]  # of the writeback format
+        self.done_bits = done_bits  # in `status`: the NIC wrote this descriptor back
         self.descriptors = DescriptorRing(self.d64, word_table)  # RRefDeque.move_to_ring
         self.held = RRefDeque.new(Packet, size)  # the buffers of the armed slots, in order
         self.oldest = 0  # first armed slot: the next descriptor the NIC completes
@@ -107,6 +108,25 @@ class Ring:
             return [(start, n)]
         return [(start, first), (0, n - first)]
 
+    def completed(self, limit: int) -> int:
+        """How many of the oldest armed slots the NIC has written back (`done_bits` set in
+        their status: arming clears it), at most `limit`."""
+        window = min(self.count, limit)
+        if window <= 0:
+            return 0
+        column, done = self.status, self.done_bits
+        if column[(self.oldest + window - 1) % self.size] & done:
+            return window  # written back in ring order: the last one written means all are
+        n = 0
+        for slot, count in self.runs(self.oldest, window):
+            written = (column[slot : slot + count] & done) != 0
+            if written.all():
+                n += count
+                continue
+            n += int(written.argmin())
+            break
+        return n
+
     def consume(self, n: int) -> None:
         self.oldest = (self.oldest + n) % self.size
         self.count -= n
@@ -114,26 +134,9 @@ class Ring:
 
 class RxRing(Ring):
     def __init__(self, device, queue: int, size: int) -> None:
-        super().__init__(device, queue, size, RX_STATUS_DWORD)
-
-    def completed(self, limit: int) -> int:
-        """How many of the oldest armed slots were written back (non-zero status: arming
-        zeroes it), at most `limit`. `deliver` checks that each holds a whole frame."""
-        window = min(self.count, limit)
-        if window <= 0:
-            return 0
-        column = self.status
-        if column[(self.oldest + window - 1) % self.size]:
-            return window  # written back in ring order: the last one written means all are
-        n = 0
-        for slot, count in self.runs(self.oldest, window):
-            written = column[slot : slot + count] != 0
-            if written.all():
-                n += count
-                continue
-            n += int(written.argmin())
-            break
-        return n
+        # any status bit means written back (the 0 of the read format is cleared);
+        # `deliver` then checks that each holds a whole frame (DD and EOP)
+        super().__init__(device, queue, size, RX_STATUS_DWORD, 0xFFFF_FFFF)
 
     def deliver(self, n: int, collect) -> int:
         """Move (up to) the `n` oldest buffers to `collect`, as many as it has room for,
@@ -163,26 +166,9 @@ class RxRing(Ring):
 
 class TxRing(Ring):
     def __init__(self, device, queue: int, size: int, min_frame: int, max_frame: int) -> None:
-        super().__init__(device, queue, size, TX_STATUS_DWORD, _tx_words(min_frame, max_frame))
-
-    def completed(self, limit: int) -> int:
-        """How many of the oldest frames the NIC has sent (DD written back), at most `limit`."""
-        # dword 3 holds PAYLEN << 14 until the writeback: test only the DD bit
-        window = min(self.count, limit)
-        if window <= 0:
-            return 0
-        column = self.status
-        if column[(self.oldest + window - 1) % self.size] & TX_STAT_DD:
-            return window  # written back in ring order: the last one sent means all are
-        n = 0
-        for slot, count in self.runs(self.oldest, window):
-            sent = (column[slot : slot + count] & TX_STAT_DD) != 0
-            if sent.all():
-                n += count
-                continue
-            n += int(sent.argmin())
-            break
-        return n
+        # dword 3 holds PAYLEN << 14 until the writeback: only its DD bit says "sent"
+        super().__init__(device, queue, size, TX_STATUS_DWORD, TX_STAT_DD,
+                         _tx_words(min_frame, max_frame))
 
     def hand_back(self, n: int, collect) -> int:
         """Move up to `n` of the oldest (sent) buffers to `collect`, as many as it has room
