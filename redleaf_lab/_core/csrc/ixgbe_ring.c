@@ -22,45 +22,40 @@
 
 #include "ixgbe_internal.h"
 
-static int ring_base(ixg_dev *d, uint32_t bal, uint32_t bah, uint32_t len, ixg_ring *r) {
-    uint64_t base = (uint64_t)bah << 32 | bal;
+/* Opens ring `r` from its base/length registers and takes its head register (a head
+ * past the end restarts at 0); the caller sets what is particular to RX or TX, then
+ * `enabled`. -1 (ring left zeroed) if the base or length is bad. */
+static int ring_open(ixg_dev *d, ixg_ring *r, uint32_t bal_reg, uint32_t bah_reg,
+                     uint32_t len_reg, uint32_t head_reg) {
+    *r = (ixg_ring){0};
+    uint64_t base = (uint64_t)bar_load32(d, bah_reg) << 32 | bar_load32(d, bal_reg);
+    uint32_t len = bar_load32(d, len_reg);
     /* §8.2.3: the base is 128-byte aligned, the length a multiple of 128 bytes */
     if (base & 0x7Fu || len == 0 || len % 128u || len > (1u << 20)) return -1;
     uint8_t *ring = ixg_translate(d, base, len);
     if (!ring) return -1;
     r->ring = ring;
     r->count = len / 16u;
+    r->head = bar_load32(d, head_reg);
+    if (r->head >= r->count) r->head = 0;
+    bar_store32(d, head_reg, r->head);
     return 0;
 }
 
 int ixg_ring_enable_rx(ixg_dev *d, uint32_t q) {
     ixg_ring *r = &d->rx[q];
-    *r = (ixg_ring){0};
-    if (ring_base(d, bar_load32(d, IXG_RDBAL(q)), bar_load32(d, IXG_RDBAH(q)),
-                  bar_load32(d, IXG_RDLEN(q)), r)) {
-        return -1;
-    }
+    if (ring_open(d, r, IXG_RDBAL(q), IXG_RDBAH(q), IXG_RDLEN(q), IXG_RDH(q))) return -1;
     uint32_t srrctl = bar_load32(d, IXG_SRRCTL(q));
     uint32_t kib = srrctl & IXG_SRRCTL_BSIZEPKT_MASK; /* §8.2.3, 1 KiB units */
     r->bufsize = (kib ? kib : 2u) * 1024u;
     r->legacy = (srrctl & IXG_SRRCTL_DESCTYPE_MASK) == 0;
-    r->head = bar_load32(d, IXG_RDH(q));
-    if (r->head >= r->count) r->head = 0;
-    bar_store32(d, IXG_RDH(q), r->head);
     r->enabled = 1;
     return 0;
 }
 
 int ixg_ring_enable_tx(ixg_dev *d, uint32_t q) {
     ixg_ring *r = &d->tx[q];
-    *r = (ixg_ring){0};
-    if (ring_base(d, bar_load32(d, IXG_TDBAL(q)), bar_load32(d, IXG_TDBAH(q)),
-                  bar_load32(d, IXG_TDLEN(q)), r)) {
-        return -1;
-    }
-    r->head = bar_load32(d, IXG_TDH(q));
-    if (r->head >= r->count) r->head = 0;
-    bar_store32(d, IXG_TDH(q), r->head);
+    if (ring_open(d, r, IXG_TDBAL(q), IXG_TDBAH(q), IXG_TDLEN(q), IXG_TDH(q))) return -1;
     r->enabled = 1;
     return 0;
 }
