@@ -78,25 +78,17 @@ class DequeCopy:
 
 
 def copy_deque(dq: Any, zero_fields: tuple[str, ...] = ()) -> DequeCopy | None:
-    """Copy a deque's contents (take all as one handle-free batch, one gather, put back in
-    order); None if not a deque."""
+    """Copy a deque's contents, read in place (RRefDeque.get: one gather per field, no
+    move); None if not a deque."""
     if type(dq) is not RRefDeque:
         return None
-    if len(dq) == 0:  # the usual `collect` deque: nothing to copy
-        empty = np.zeros(0, dtype=dq.element.dtype)
-        empty.flags.writeable = False
-        return DequeCopy(dq.element, dq.capacity, empty, zero_fields)
-    batch = dq.take_batch()
-    try:
-        if zero_fields and dq.element.dtype.names:  # e.g. read requests: skip their data
-            records = np.zeros(len(batch), dtype=dq.element.dtype)
-            for name in dq.element.dtype.names:
-                if name not in zero_fields:
-                    records[name] = batch.get(name)
-        else:
-            records = batch.get()
-    finally:
-        dq.put_batch(batch)
+    if zero_fields and dq.element.dtype.names:  # e.g. read requests: skip their data
+        records = np.zeros(len(dq), dtype=dq.element.dtype)
+        for name in dq.element.dtype.names:
+            if name not in zero_fields:
+                records[name] = dq.get(name)
+    else:
+        records = dq.get()
     records.flags.writeable = False
     return DequeCopy(dq.element, dq.capacity, records, zero_fields)
 
