@@ -89,7 +89,7 @@ class NetWorkload(Workload):
         n, loop.free, loop.got = loop.net.submit_and_poll(loop.free, loop.got, False)
         loop.received += n
         if n:
-            loop.free.put_batch(loop.got.take_batch())
+            loop.got.move_to(loop.free)
         else:
             loop.reconcile()
         return n

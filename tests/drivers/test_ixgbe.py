@@ -347,6 +347,22 @@ def test_live_workload_forwards_through_panics(kernel):
     wl.close()
 
 
+def test_live_workload_receive_mode_lends_buffers_straight_back(kernel):
+    from redleaf_lab.live.net_workload import NetWorkload
+
+    wl = NetWorkload(kernel, batch=32)
+    wl.start("receive")
+    deadline = time.monotonic() + 5
+    while wl.sample().ops < 5000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    wl.stop()
+    assert wl.sample().ops >= 5000 and wl.errors == 0, wl.last_error
+    assert wl.check()["sent"] == 0  # nothing transmitted in this mode
+    rx_held, tx_held = wl.shadow.buffers_held()
+    assert tx_held == 0 and rx_held > 0
+    wl.close()
+
+
 def test_bench_net_rows():
     from redleaf_lab.bench import net as bench
 
