@@ -7,9 +7,10 @@ changes anything (owner of the deque or deques, item nested in it, field inside 
 item, not borrowed for a write), so a forged or stale id can only produce an error, and
 a refusal changes nothing. Moved items stay nested: only their container changes, so a
 move costs no per-owner accounting, and no handle or batch object is made. The moves
-can also write a field, give DMA addresses (IOVAs), read a field, or write a 16-byte
-DMA descriptor per item into a descriptor ring (`move_to_ring`): a driver lends
-buffers to its device, or hands received frames on, with no per-item Python.
+can also write a field (`move_exact`), write a 16-byte DMA descriptor per item into a
+descriptor ring (`move_to_ring`), or set a field from each item's descriptor writeback
+(`move_from_ring`): a driver lends buffers to its device, or hands received frames on,
+with no per-item Python.
 
 Thread safety: as for RRefDeque (the owner's thread; registry calls are atomic).
 """
@@ -121,7 +122,7 @@ class DequeItemOps(_SlotContainer):
         limit = self._capacity if limit is None else max(0, limit)
         self._check_peer(dst)
         moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), limit, 0,
-                                    0, 0, _NULL, 0, 0, _NULL, 0, 0, _NULL)
+                                    0, 0, _NULL)
         if moved < 0:
             self._move_error(-moved, dst, limit)
         return moved
@@ -145,39 +146,9 @@ class DequeItemOps(_SlotContainer):
             copy[...] = values
             src = _from_buffer(copy)
         moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), n, 1,
-                                    offset, width, src, 0, 0, _NULL, 0, 0, _NULL)
+                                    offset, width, src)
         if moved < 0:
             self._move_error(-moved, dst, n, exact=True)
-
-    def move_with_iovas(self, dst: DequeItemOps, limit: int, field: str | None,
-                        get: str | None = None
-                        ) -> tuple[int, npt.NDArray[np.uint64], np.ndarray | None]:
-        """`move_to(dst, limit)`, and from the same call the device address (IOVA) of
-        `field` in each moved item and, with `get`, a copy of that field of each: the
-        zero-copy DMA idiom (lend free buffers, write their addresses into descriptors).
-        Returns (moved, iovas, got or None), the arrays sized to what moved."""
-        self._check_peer(dst)
-        limit = max(0, min(limit, self._capacity))
-        dtype, offset = self._element.field(field)
-        iovas = np.empty(limit, dtype=np.uint64)
-        got = None
-        get_offset = get_width = 0
-        get_buf = _NULL
-        if get is not None:
-            get_dtype, get_offset = self._element.field(get)
-            get_width = get_dtype.itemsize
-            got = np.empty(limit, dtype=get_dtype)
-            get_buf = _from_buffer(got)
-        moved: int = _rl_deque_move(self._hp, self._id, dst._id, current_owner_id(), limit, 0,
-                                    0, 0, _NULL, offset, dtype.itemsize,
-                                    _from_buffer("uint64_t[]", iovas), get_offset, get_width,
-                                    get_buf)
-        if moved < 0:
-            self._move_error(-moved, dst, limit)
-        if moved < limit:
-            iovas = iovas[:moved]
-            got = None if got is None else got[:moved]
-        return moved, iovas, got
 
     def move_to_ring(self, dst: DequeItemOps, limit: int, field: str | None,
                      ring: DescriptorRing, start: int,

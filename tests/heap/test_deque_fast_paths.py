@@ -1,7 +1,7 @@
-"""The fused deque calls of the drivers' per-batch path: `move_to`, `move_exact` and
-`move_with_iovas` (deque to deque, with field work), `take_batch_iovas` (take and the
-DMA addresses in one registry call), `put_batch(batch, field, values)` (write a field and
-append in one call), `RRefDeque.get`/`set` (a field of every item, in place, no move),
+"""The fused deque calls of the drivers' per-batch path: `move_to`, `move_exact`,
+`move_to_ring` and `move_from_ring` (deque to deque, with field work), `take_batch_iovas`
+(take and the DMA addresses in one registry call), `put_batch(batch, field, values)`
+(write a field and append in one call), `RRefDeque.get`/`set` (a field of every item, in place, no move),
 and `len` (one owner-checked call). Each is checked for the same refusals as the slow
 path: not the owner, a moved deque, a borrowed item, a bad field; and for "nothing
 changed" when it refuses. (A borrowed item cannot be in a deque: attach refuses it.)
@@ -170,18 +170,6 @@ def test_move_exact_is_all_or_nothing_and_can_write_a_field(kernel):
         src.move_exact(dst, -1)
 
 
-def test_move_with_iovas_gives_addresses_and_a_field(kernel):
-    src = wrapped([7, 8, 9], capacity=4)
-    src.set("data_len", np.array([70, 80, 90]))
-    dst = RRefDeque.new(BlkReq, 8)
-    n, iovas, lens = src.move_with_iovas(dst, 2, "data", get="data_len")
-    assert n == 2 and lens.tolist() == [70, 80] and len(iovas) == 2
-    taken, expected = dst.take_batch_iovas(2, "data")
-    assert len(taken) == 2 and iovas.tolist() == expected.tolist()
-    n, iovas, none = src.move_with_iovas(dst, 5, "data")  # fewer than asked: sized to it
-    assert n == 1 and len(iovas) == 1 and none is None
-
-
 def test_moves_are_for_the_owner_of_both_deques(kernel):
     src = requests([1, 2])
     dst = RRefDeque.new(BlkReq, 4)
@@ -189,7 +177,7 @@ def test_moves_are_for_the_owner_of_both_deques(kernel):
     with pytest.raises(NotOwnerError):
         src.move_to(dst)
     with pytest.raises(NotOwnerError):
-        src.move_with_iovas(dst, 2, "data")
+        src.move_to_ring(dst, 2, "data", DescriptorRing(np.zeros((4, 2), np.uint64)), 0)
     kernel.heap.move(dst._id, 4, 1)
     assert src.move_to(dst) == 2
 

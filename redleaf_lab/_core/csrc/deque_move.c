@@ -3,8 +3,8 @@
  * Purpose: a driver moves buffers between its caller's deques and the deques that hold
  * what sits on its device's rings with no batch object and no per-item Python. The items
  * stay nested (only their parent changes), so a move costs no per-owner accounting. A
- * move can also do per-item field work: write a field (a received frame's length), give
- * IOVAs, read a field, write a 16-byte DMA descriptor per item into a descriptor ring
+ * move can also do per-item field work: write a field (a received frame's length), write
+ * a 16-byte DMA descriptor per item into a descriptor ring
  * (rl_deque_move_to_ring: lend buffers to a device), or read each item's descriptor
  * back from a ring, check it and copy a bit field of it into the item
  * (rl_deque_move_from_ring: hand received frames on).
@@ -38,12 +38,13 @@ static uint64_t field_io_need(const field_io *const *fields, int count) {
 }
 
 /* Descriptors written for the moved items (ring NULL: none): 16-byte entries, entry i at
- * ring[(start + i) % size] = {IOVA of the `iova` field of item i, its word}. The word is
+ * ring[(start + i) % size] = {IOVA of the `address` field of item i, its word}. The word is
  * table[v] when a table is given, v being item i's unsigned `key` field (an item whose v
  * is past the table or maps to 0 is refused: nothing moves), else words[i], else `word`. */
 typedef struct {
     uint64_t *ring;
     uint64_t size, start;
+    field_io address; /* buf unused: non-NULL when a ring is given */
     const uint64_t *words;
     uint64_t word;
     const uint64_t *table;
@@ -74,8 +75,7 @@ static inline uint64_t field_value(const uint8_t *field, uint64_t width) {
 }
 
 static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
-                       int exact, const field_io *set, const field_io *iova,
-                       const field_io *get, const desc_out *desc, const desc_in *back,
+                       int exact, const field_io *set, const desc_out *desc, const desc_in *back,
                        uint64_t *moved, uint64_t *bad_index) {
     uint64_t *sw, *dw, scap, dcap;
     if (src == dst) return RL_EINVAL;
@@ -96,10 +96,8 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         if (exact) return RL_EINVAL;
         n = ring_size;
     }
-    /* a descriptor needs the IOVA field even when no IOVA array is asked for */
-    const field_io desc_field = {iova->offset, iova->width, desc->ring ? (uint8_t *)1 : NULL};
-    const field_io *const fields[6] = {set, iova, get, &desc_field, &desc->key, &back->field};
-    uint64_t need = field_io_need(fields, 6);
+    const field_io *const fields[4] = {set, &desc->address, &desc->key, &back->field};
+    uint64_t need = field_io_need(fields, 4);
     uint64_t back_slot = back->start;
     const uint64_t *sring = sw + 2;
     for (uint64_t i = 0, at = shead; i < n; i++, at = at + 1 == scap ? 0 : at + 1) {
@@ -131,12 +129,9 @@ static int move_locked(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, u
         uint64_t id = sring[at]; /* second pass: field work, then the move */
         rl_slot *s = resolve(h, id);
         uint8_t *item = h->base + s->offset;
-        uint64_t address = h->iova_base + s->offset + iova->offset;
         if (set->buf) copy_width(item + set->offset, set->buf + i * set->width, set->width);
-        if (iova->buf) ((uint64_t *)(void *)iova->buf)[i] = address;
-        if (get->buf) copy_width(get->buf + i * get->width, item + get->offset, get->width);
         if (desc->ring) {
-            desc->ring[2 * slot] = address;
+            desc->ring[2 * slot] = h->iova_base + s->offset + desc->address.offset;
             desc->ring[2 * slot + 1] =
                 desc->table   ? desc->table[field_value(item + desc->key.offset, desc->key.width)]
                 : desc->words ? desc->words[i]
@@ -166,34 +161,27 @@ static int value_width(uint64_t width) {
 }
 
 static const field_io NO_FIELD = {0, 0, NULL};
-static const desc_out NO_DESC = {NULL, 0, 0, NULL, 0, NULL, 0, {0, 0, NULL}};
+static const desc_out NO_DESC = {NULL, 0, 0, {0, 0, NULL}, NULL, 0, NULL, 0, {0, 0, NULL}};
 static const desc_in NO_BACK = {NULL, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0, NULL}};
 
 /* move_locked under the heap mutex; the count moved, or -error */
 static int64_t locked_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
                            uint64_t limit, int exact, const field_io *set,
-                           const field_io *iova, const field_io *get, const desc_out *desc,
-                           const desc_in *back, uint64_t *bad_index) {
+                           const desc_out *desc, const desc_in *back, uint64_t *bad_index) {
     uint64_t moved = 0;
     if (bad_index) *bad_index = RL_NO_INDEX;
     pthread_mutex_lock(&h->lock);
-    int rc = move_locked(h, src, dst, owner, limit, exact, set, iova, get, desc, back, &moved,
-                         bad_index);
+    int rc = move_locked(h, src, dst, owner, limit, exact, set, desc, back, &moved, bad_index);
     pthread_mutex_unlock(&h->lock);
     return rc ? -(int64_t)rc : (int64_t)moved;
 }
 
 int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
-                      int exact, uint64_t set_offset, uint64_t set_width, const void *set_src,
-                      uint64_t iova_offset, uint64_t iova_width, uint64_t *iovas_out,
-                      uint64_t get_offset, uint64_t get_width, void *get_out) {
+                      int exact, uint64_t set_offset, uint64_t set_width, const void *set_src) {
     /* the cast drops a const the move never violates: it only reads set_src */
     const field_io set = {set_offset, set_width, (uint8_t *)(uintptr_t)set_src};
-    const field_io iova = {iova_offset, iova_width, (uint8_t *)iovas_out};
-    const field_io get = {get_offset, get_width, (uint8_t *)get_out};
     if (set.buf && !exact) return -RL_EINVAL; /* the caller must know how many it writes */
-    return locked_move(h, src, dst, owner, limit, exact, &set, &iova, &get, &NO_DESC, &NO_BACK,
-                       NULL);
+    return locked_move(h, src, dst, owner, limit, exact, &set, &NO_DESC, &NO_BACK, NULL);
 }
 
 int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
@@ -202,14 +190,13 @@ int64_t rl_deque_move_to_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t o
                               const uint64_t *words, uint64_t word, const uint64_t *table,
                               uint64_t table_len, uint64_t key_offset, uint64_t key_width,
                               uint64_t *bad_index) {
-    const field_io iova = {iova_offset, iova_width, NULL};
-    const desc_out desc = {ring, ring_size, start, words, word, table, table_len,
+    const desc_out desc = {ring,  ring_size, start, {iova_offset, iova_width, (uint8_t *)1},
+                           words, word,      table, table_len,
                            {key_offset, key_width, table ? (uint8_t *)1 : NULL}};
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size) return -RL_EINVAL;
     if (table && !value_width(key_width)) return -RL_EINVAL;
-    return locked_move(h, src, dst, owner, limit, 0, &NO_FIELD, &iova, &NO_FIELD, &desc,
-                       &NO_BACK, bad_index);
+    return locked_move(h, src, dst, owner, limit, 0, &NO_FIELD, &desc, &NO_BACK, bad_index);
 }
 
 int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner,
@@ -224,6 +211,5 @@ int64_t rl_deque_move_from_ring(rl_heap *h, uint64_t src, uint64_t dst, uint32_t
     if (bad_index) *bad_index = RL_NO_INDEX;
     if (!ring || !ring_size || start >= ring_size || word > 1 || shift > 63) return -RL_EINVAL;
     if (!value_width(field_width)) return -RL_EINVAL;
-    return locked_move(h, src, dst, owner, limit, 0, &NO_FIELD, &NO_FIELD, &NO_FIELD, &NO_DESC,
-                       &back, bad_index);
+    return locked_move(h, src, dst, owner, limit, 0, &NO_FIELD, &NO_DESC, &back, bad_index);
 }

@@ -189,15 +189,11 @@ int rl_deque_add(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset, ui
 /* Move up to `limit` items from the front of deque src to the back of deque dst, both
  * owned by `owner` (they stay nested; only their parent changes). exact: exactly `limit`
  * or nothing (RL_EINVAL if src holds fewer, RL_EFULL if dst lacks room); else clipped to
- * what src holds and dst has room for. Optional field work per item i, checked for every
- * item before anything changes (a NULL buffer skips it): write field (set_offset,
- * set_width) from set_src + i * set_width (exact moves only; not a borrowed item); the
- * IOVA of field (iova_offset, iova_width) into iovas_out[i]; read field (get_offset,
- * get_width) into get_out + i * get_width. Returns the count moved, or -error. */
+ * what src holds and dst has room for. With set_src (exact moves only), first write field
+ * (set_offset, set_width) of item i from set_src + i * set_width, checked for every item
+ * (inside it, not borrowed) before anything changes. Returns the count moved, or -error. */
 int64_t rl_deque_move(rl_heap *h, uint64_t src, uint64_t dst, uint32_t owner, uint64_t limit,
-                      int exact, uint64_t set_offset, uint64_t set_width, const void *set_src,
-                      uint64_t iova_offset, uint64_t iova_width, uint64_t *iovas_out,
-                      uint64_t get_offset, uint64_t get_width, void *get_out);
+                      int exact, uint64_t set_offset, uint64_t set_width, const void *set_src);
 /* The deque's length if `owner` owns it, else minus the error code. */
 int64_t rl_deque_len(rl_heap *h, uint64_t deque, uint32_t owner);
 int rl_deque_fields(rl_heap *h, uint64_t deque, uint32_t owner, uint64_t offset,
