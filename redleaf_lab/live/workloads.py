@@ -14,9 +14,10 @@ was acknowledged (lost acknowledged writes must be 0).
 
 `BlockWorkload` (the first one) runs batched 4 KiB block I/O against
 `drivers/membdev` over a `MemStore`, through a shadow (`idl.shadow.make_shadow`),
-so panics are recovered transparently. Every written block carries a stamp
-(block number, version) in its first 16 bytes; reads check the stamp is at least
-the last acknowledged version, and `check()` reads the store directly.
+so panics are recovered transparently. Every written block holds a full 4 KiB
+pattern of (block number, version); reads land in buffers filled with poison first
+and are checked against the record of acknowledged writes, and `check()` reads the
+store directly (`live/block_pattern.py`).
 
 Threads: each running workload has one traffic thread, the only caller of its
 shadow. `start`/`stop`/`sample`/`check` may be called from any thread; the
@@ -29,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ from ..devices.memstore import MemStore
 from ..errors import RpcError
 from ..heap import BLOCK_SIZE, BlkReq, RRef, RRefDeque
 from ..idl.shadow import ShadowPolicy, make_shadow
+from .block_pattern import WriteRecord, block_contents, poison
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,12 @@ def create_workload(name: str, kernel: Any, **options: Any) -> Workload:
 
 
 # -- membdev block I/O behind a shadow ------------------------------------------------------
-_STAMP = np.dtype("<u8")
-
-
 class BlockWorkload(Workload):
-    """Sequential batched 4 KiB block I/O through a shadow of `membdev`.
+    """Sequential batched 4 KiB block I/O through a shadow of `membdev`, verified.
 
-    Other block drivers reuse it by overriding `name`/`domain`, `_load_driver` and
+    `driver` is the driver domain to load under the name `membdev` (a name or a folder:
+    tests load deliberately broken drivers to prove the checks catch them). Other
+    block drivers reuse the class by overriding `name`/`domain`, `_load_driver` and
     `media` (see live/nvme_workload.py)."""
 
     name = "membdev"
@@ -148,25 +150,31 @@ class BlockWorkload(Workload):
     modes = ("mixed", "write", "read")
 
     def __init__(self, kernel: Any, blocks: int = 4096, batch: int = 32,
-                 policy: ShadowPolicy | None = None) -> None:
+                 policy: ShadowPolicy | None = None, driver: str | Path = "membdev") -> None:
         super().__init__()
         self.kernel = kernel
         self.batch = batch
+        self.driver = driver
         if self.domain in kernel.domains:
             raise ValueError(f"{self.domain} is already loaded in this kernel")
         self.num_blocks = self._load_driver(kernel, blocks)
         self.shadow = make_shadow(kernel, self.domain, policy or ShadowPolicy(
             max_restarts=50, window_s=1.0, max_attempts=5))
-        self.acked = np.zeros(self.num_blocks, dtype=np.int64)  # last acked version per block
+        self.record = WriteRecord(self.num_blocks)
         self.wrong_reads = 0
         self.version = 0
         self._next_block = 0
+
+    @property
+    def acked(self) -> np.ndarray:
+        """The last acknowledged version of every block (0: never)."""
+        return self.record.acked
 
     # -- what a block driver workload overrides ---------------------------------------------
     def _load_driver(self, kernel: Any, blocks: int) -> int:
         """Load the driver domain (named `self.domain`); returns the device's block count."""
         self.store = MemStore(blocks)
-        kernel.load("membdev", store=self.store)
+        kernel.load(self.driver, name=self.domain, store=self.store)
         return blocks
 
     def media(self) -> np.ndarray:
@@ -174,30 +182,35 @@ class BlockWorkload(Workload):
         return self.store.snapshot()
 
     def traffic(self, stop: threading.Event) -> None:
+        self.run(stop=stop)
+
+    def run(self, batches: int | None = None, stop: threading.Event | None = None) -> None:
+        """Run batches in the calling thread: `batches` of them, or until `stop` is set.
+
+        Writes carry `block_pattern.block_contents(block, version)`; reads go into the
+        request buffers overwritten with poison first, and are checked against the
+        record of acknowledged writes, never against what the buffers held before."""
         batch, blocks = self.batch, self.num_blocks
         requests = [RRef.new(BlkReq) for _ in range(batch)]
         submit = RRefDeque.new(BlkReq, batch)
         collect = RRefDeque.new(BlkReq, batch)
-        stamp = np.zeros(2, dtype=_STAMP)
         turn = first = 0
         try:
-            while not stop.is_set():
+            while (batches is None or turn < batches) and not (stop and stop.is_set()):
                 turn += 1
                 write = self.mode == "write" or (self.mode == "mixed" and turn % 2 == 1)
                 self.version += 1
                 if write or self.mode == "read":  # mixed reads back the batch just written
                     first = self._next_block
                     self._next_block = (first + batch) % blocks
-                numbers = [(first + i) % blocks for i in range(batch)]
-                for req, block in zip(requests, numbers, strict=True):
-                    view = req.array()
-                    view["block"] = block
-                    if write:
-                        stamp[0], stamp[1] = block, self.version
-                        view["data"][:16] = stamp.view(np.uint8)
-                    del view
-                expected = self.acked[numbers].copy()
+                numbers = (first + np.arange(batch)) % blocks
                 submit.push_many(requests)
+                submit.set("block", numbers)
+                if write:
+                    submit.set("data", block_contents(numbers, self.version).view(np.uint8))
+                    self.record.sending(numbers, self.version)
+                else:
+                    submit.set("data", poison(1))  # fresh poison: no stale stamp survives
                 try:
                     _taken, submit, collect = self.shadow.submit_and_poll(submit, collect, write)
                 except RpcError as err:  # the shadow gave up: count it, start over
@@ -208,34 +221,33 @@ class BlockWorkload(Workload):
                     collect = RRefDeque.new(BlkReq, batch)
                     time.sleep(0.05)
                     continue
-                requests = collect.pop_many()
                 if write:
-                    self.acked[numbers] = self.version
+                    self.record.acknowledged(numbers, self.version)
                 else:
-                    self._verify(requests, numbers, expected)
+                    self._verify(collect, numbers)
+                requests = collect.pop_many()
                 self.ops_done += len(requests)
                 self.bytes_done += len(requests) * BLOCK_SIZE
         finally:
             del requests, submit, collect
 
-    def _verify(self, requests: list[RRef], numbers: list[int], expected: np.ndarray) -> None:
-        for req, block, version in zip(requests, numbers, expected, strict=True):
-            view = req.array()
-            got = view["data"][:16].view(_STAMP)
-            ok = (int(got[1]) >= version and (int(got[1]) == 0 or int(got[0]) == block)
-                  and int(view["block"]) == block)
-            del view, got
-            if not ok:
-                self.wrong_reads += 1
+    def _verify(self, collect: RRefDeque, numbers: np.ndarray) -> None:
+        """Check every request read back: data of its own block, and every block asked
+        for came back (a request's block field is not trusted alone)."""
+        got_blocks = collect.get("block").astype(np.int64)
+        wrong = self.record.wrong_blocks(got_blocks, collect.get("data"))
+        missing = len(numbers) - len(np.intersect1d(got_blocks, numbers))
+        self.wrong_reads += int(np.count_nonzero(wrong)) + missing
 
     def check(self) -> dict[str, Any]:
-        """Compare the store with what was acknowledged (call with the traffic stopped)."""
-        snap = self.media()[:, :16].copy().view(_STAMP)  # (blocks, 2)
-        written = self.acked > 0
-        stored_version = snap[:, 1].astype(np.int64)
-        lost = int(np.count_nonzero(written & (stored_version < self.acked)))
-        return {"lost_writes": lost, "wrong_reads": self.wrong_reads,
-                "acknowledged_blocks": int(np.count_nonzero(written))}
+        """Compare the device's media with the record (call with the traffic stopped):
+        `lost_writes` acknowledged writes missing, `bad_blocks` blocks holding neither
+        zeros nor a version sent for them."""
+        media = self.media()
+        return {"lost_writes": self.record.lost_writes(media),
+                "bad_blocks": self.record.bad_blocks(media),
+                "wrong_reads": self.wrong_reads,
+                "acknowledged_blocks": int(np.count_nonzero(self.record.acked))}
 
     def close(self) -> None:
         super().close()

@@ -1,5 +1,7 @@
 """`redleaf-lab demo`: exits 0, its JSON reports no lost writes and no leaks, and its HTML
-dashboard renders in chromium with every network request blocked."""
+dashboard renders in chromium with every network request blocked. With a deliberately
+broken block driver (tests/support/domains/membdev_*) the demo reports it: its "wrong
+reads 0" is a real read check, not the old vacuous zero."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from redleaf_lab import demo as demo_module
 from redleaf_lab.cli import main
+
+BROKEN_DRIVERS = Path(__file__).parents[1] / "support" / "domains"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +46,23 @@ def test_demo_json_reports_recovery_without_losses(demo: tuple[dict[str, Any], P
     assert nic["unit"] == "Mpps" and nic["iops"] > 0 and nic["crashes"] >= 1
     assert nic["restarts"] == nic["crashes"] and nic["wrong_reads"] == 0
     assert result["wrong"] == 0
+
+
+@pytest.mark.parametrize("driver", ["membdev_noread", "membdev_otherblock",
+                                    "membdev_dropwrites"])
+def test_demo_reports_a_broken_block_driver(driver: str) -> None:
+    result = demo_module.run(seconds=0.5, period=5.0, block_driver=BROKEN_DRIVERS / driver)
+    block = result["drivers"]["membdev"]
+    assert block["iops"] > 0 and block["errors"] == 0
+    assert block["wrong_reads"] > 0  # each broken driver returns wrong data to some read
+    if driver == "membdev_dropwrites":
+        assert block["lost_writes"] > 0 and result["lost_writes"] == block["lost_writes"]
+    else:
+        assert block["lost_writes"] == 0
+    lines = demo_module.format_summary(result).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.rstrip().endswith("wrong reads"))
+    row = next(line for line in lines[header:] if line.startswith("membdev "))
+    assert row.split()[-1] == str(block["wrong_reads"])  # the driver table shows it
 
 
 @pytest.mark.browser
