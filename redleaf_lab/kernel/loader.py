@@ -22,6 +22,7 @@ domains/ that have a manifest: adding a domain touches only its folder.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import sys
@@ -34,6 +35,11 @@ from typing import Any
 from ..errors import DomainLoadError, SafetyError
 from ..idl.interface import Interface
 from . import safety
+from .safety import receiver
+from .safety.classes import ClassPolicy
+from .safety.facades import FacadeMaker
+from .safety.formatting import safe_format_attr
+from .safety.receiver import insert_guards
 
 MANIFEST = "domain.toml"
 
@@ -133,7 +139,8 @@ def load_image(what: str | os.PathLike[str]) -> DomainImage:
     for source_path in sorted(folder.glob("*.py")):
         source = source_path.read_text()
         safety.check_source(source, str(source_path))  # raises SafetyError
-        modules[source_path.stem] = compile(source, str(source_path), "exec", dont_inherit=True)
+        tree = insert_guards(ast.parse(source, str(source_path)))
+        modules[source_path.stem] = compile(tree, str(source_path), "exec", dont_inherit=True)
     entry_module = Path(entry).stem
     if entry_module not in modules:
         raise DomainLoadError(f"{manifest_path}: entry file {entry!r} not found in {folder}")
@@ -154,8 +161,19 @@ class _DomainNamespace:
         self.package = types.ModuleType(prefix)
         self.package.__path__ = []  # marks it as a package for relative imports
         self.modules: dict[str, types.ModuleType] = {}
-        self.importer = safety.make_importer(local_modules=self.local_module)
-        self.builtins = safety.safe_builtins(self.importer)
+        # The classes this incarnation makes (checked, recorded for the receiver guard)
+        # and the module façades its imports bind.
+        self.classes = ClassPolicy(prefix)
+        self.importer = safety.make_importer(
+            local_modules=self.local_module, facade=FacadeMaker(self.classes))
+        self.builtins = safety.safe_builtins(self.importer, self.classes)
+        self.guard_names = {
+            receiver.OWN_SET: self.classes.own,
+            receiver.REAL_TYPE: type,
+            receiver.STRANGER: ClassPolicy.stranger,
+            receiver.CLASS_OK: self.classes.class_ok,
+            receiver.SAFE_FORMAT: safe_format_attr,
+        }
 
     def local_module(self, name: str) -> types.ModuleType:
         """Resolve `from . import name` / `from .name import x` inside the domain."""
@@ -170,6 +188,7 @@ class _DomainNamespace:
         module.__dict__["__builtins__"] = self.builtins
         module.__dict__["__package__"] = self.prefix
         module.__dict__["__file__"] = str(self.image.path / f"{name}.py")
+        module.__dict__.update(self.guard_names)
         self.modules[name] = module
         # Registered so that dataclasses/typing can resolve the module by name; the kernel
         # removes it when the incarnation ends (`forget`), so crashes leak nothing.

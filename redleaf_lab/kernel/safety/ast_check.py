@@ -45,6 +45,7 @@ from .policy import (
     _numpy_submodule_refused,
     is_allowed_import,
 )
+from .receiver import RECEIVER_NAMES, method_receiver
 from .runtime import _public_names
 
 
@@ -76,6 +77,8 @@ class _Checker(ast.NodeVisitor):
         self.module_bound = module_bound
         # Stack of (is_class, names bound in that scope), innermost last.
         self.scopes: list[tuple[bool, set[str]]] = []
+        # Stack of enclosing functions: (is a method, its receiver or None, why not).
+        self.functions: list[tuple[bool, str | None, str]] = []
 
     # -- bookkeeping --------------------------------------------------------
 
@@ -245,13 +248,44 @@ class _Checker(ast.NodeVisitor):
 
     # -- scopes and definitions ---------------------------------------------
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._check_binding(node, node.name, is_def=True)
-        self._visit_scope(node)
+        if self._in_class_body():
+            receiver, why = method_receiver(node)
+            self.functions.append((True, receiver, why))
+        else:
+            self.functions.append((False, None, "it is not a method of a class"))
+        try:
+            self._visit_scope(node)
+        finally:
+            self.functions.pop()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._visit_function(node)
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
-        self._check_binding(node, node.name, is_def=True)
-        self._visit_scope(node)
+        self._visit_function(node)
+
+    def _private_receiver_ok(self, obj: ast.expr | None) -> tuple[bool, str]:
+        """May `obj._name` be used here? (yes, '') or (no, why not)."""
+        if isinstance(obj, ast.Name) and obj.id in RECEIVER_NAMES:
+            for is_method, receiver, why in reversed(self.functions):
+                if is_method:
+                    if receiver == obj.id:
+                        return True, ""
+                    return False, why or f"`{obj.id}` is not this method's receiver"
+            return False, f"`{obj.id}` here is not the receiver of a method"
+        if (
+            isinstance(obj, ast.Call)
+            and isinstance(obj.func, ast.Name)
+            and obj.func.id == "super"
+        ):
+            if obj.args or obj.keywords:
+                return False, "`super(T, obj)` may name any object; use `super()` in a method"
+            if self.functions and self.functions[-1][0] and self.functions[-1][1]:
+                return True, ""
+            return False, "`super()` is not directly inside a method with a receiver"
+        return False, ""
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._check_binding(node, node.name, is_def=True)
@@ -296,12 +330,8 @@ class _Checker(ast.NodeVisitor):
                 return "dunder", _dunder_message(attr)
             return None
         if attr.startswith("_"):
-            own = (isinstance(obj, ast.Name) and obj.id in {"self", "cls"}) or (
-                isinstance(obj, ast.Call)
-                and isinstance(obj.func, ast.Name)
-                and obj.func.id == "super"
-            )
-            return None if own else ("private", _private_message(attr))
+            own, why = self._private_receiver_ok(obj)
+            return None if own else ("private", _private_message(attr, why))
         if attr in policy.FRAME_ATTRS:
             return "frame", _frame_message(attr)
         if attr in policy.NUMPY_ANY_ATTRS:

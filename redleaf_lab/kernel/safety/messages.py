@@ -117,11 +117,13 @@ def _dunder_message(attr: str) -> str:
     )
 
 
-def _private_message(attr: str) -> str:
+def _private_message(attr: str, why: str = "") -> str:
+    detail = f" (here {why})" if why else ""
     return (
-        f"attribute `.{attr}` refused: private attributes may be used only on `self`, `cls` "
-        "or `super()`; other objects' private names (e.g. random._os) are escape hatches. "
-        "Use the object's public API"
+        f"attribute `.{attr}` refused: private attributes may be used only on `self`/`cls`, "
+        f"the receiver of a method of your own class, or on `super()` in such a method{detail}; "
+        "other objects' private names (e.g. random._os, a capability's internals) are escape "
+        "hatches. Use the object's public API"
     )
 
 

@@ -19,6 +19,8 @@ from typing import Any
 from redleaf_lab.errors import SafetyError
 
 from . import policy
+from .classes import ClassPolicy
+from .formatting import safe_format_attr
 from .messages import (
     _frame_message,
     _import_message,
@@ -35,6 +37,7 @@ from .policy import (
 )
 
 RUNTIME_FILENAME = "<runtime>"
+_FORMAT_NAMES = frozenset({"format", "format_map"})
 
 # --------------------------------------------------------------------------
 # Run-time attribute checks
@@ -82,11 +85,14 @@ _real_import = builtins.__import__
 
 
 def _safe_getattr(obj: Any, name: str, *default: Any) -> Any:
-    """getattr() for domains: refuses private, dunder, frame and numpy-escape names."""
+    """getattr() for domains: refuses private, dunder, frame and numpy-escape names;
+    `format`/`format_map` of a str come back checked (safety.formatting)."""
     if isinstance(name, str):
         why = _runtime_attr_refusal(obj, name)
         if why is not None:
             raise _refuse_runtime("attribute", why)
+        if name in _FORMAT_NAMES and (obj is str or isinstance(obj, str)):
+            return safe_format_attr(obj, name)
     value = _real_getattr(obj, name, *default)
     _check_runtime_value(value, name)
     return value
@@ -150,7 +156,9 @@ def _standard_builtin(name: str, value: Any) -> bool:
     return False
 
 
-def safe_builtins(importer: Callable[..., Any]) -> dict[str, Any]:
+def safe_builtins(
+    importer: Callable[..., Any], classes: ClassPolicy | None = None
+) -> dict[str, Any]:
     """The `__builtins__` dict of a domain namespace.
 
     The interpreter's builtins minus REFUSED_BUILTINS, minus `__loader__`/`__spec__`
@@ -158,7 +166,9 @@ def safe_builtins(importer: Callable[..., Any]) -> dict[str, Any]:
     (help, exit, license, get_ipython, display, ...); `__import__` is `importer`
     and getattr/setattr/delattr/hasattr refuse private, dunder, frame and numpy-escape
     names with a SafetyError (rule "attribute", filename "<runtime>", line 0).
-    `__build_class__` and `__name__` are kept so class definitions work.
+    `__build_class__` and `__name__` are kept so class definitions work. With a
+    `ClassPolicy`, `__build_class__` and `type` are its checked versions (every class
+    the domain makes is checked and recorded, safety.classes).
     """
     table = {
         name: value
@@ -170,6 +180,9 @@ def safe_builtins(importer: Callable[..., Any]) -> dict[str, Any]:
     table["hasattr"] = _safe_hasattr
     table["setattr"] = _safe_setattr
     table["delattr"] = _safe_delattr
+    if classes is not None:
+        table["__build_class__"] = classes.build_class
+        table["type"] = classes.safe_type
     return table
 
 
@@ -210,6 +223,7 @@ def _internal_import(fromlist: Any, level: int) -> bool:
 def make_importer(
     allowed: Callable[[str], bool] | None = None,
     local_modules: Callable[[str], Any] | None = None,
+    facade: Callable[[types.ModuleType], Any] | None = None,
 ) -> Callable[..., Any]:
     """An `__import__` replacement for a domain namespace.
 
@@ -235,6 +249,9 @@ def make_importer(
     builtins; they are recognised (empty *list* fromlist, caller not executing
     an import statement) and passed to the real `__import__` unchecked: the
     module goes to the C code, not into the domain's namespace.
+
+    With `facade`, what an import statement binds is `facade(module)` (a read-only
+    façade with only the allowed names, safety.facades), never the module itself.
     """
     check = allowed if allowed is not None else is_allowed_import
 
@@ -311,7 +328,7 @@ def make_importer(
         module = _real_import(name, globals, locals, items, 0)
         if items:
             _check_fromlist(name, module, items)
-        return module
+        return module if facade is None else facade(module)
 
     importer.__name__ = "__import__"
     importer.__qualname__ = "__import__"
