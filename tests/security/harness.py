@@ -104,6 +104,7 @@ class Runtime:
 
     error: type[BaseException]
     message: str | None = None
+    rule: str | None = None  # for a SafetyError: its rule
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,6 @@ class Attempt:
 
     def __post_init__(self) -> None:
         assert self.where in ("load", "call", "unwind"), self.name
-        assert not isinstance(self.expect, Load) or self.where == "load", self.name
         assert isinstance(self.expect, Unwound) == (self.where == "unwind"), self.name
 
 
@@ -173,6 +173,9 @@ def judge(attempt: Attempt, outcome: Outcome) -> list[str]:
         found = _chain(err)[1:]
     for inner in found:
         if isinstance(inner, expect.error):
+            if expect.rule is not None and getattr(inner, "rule", None) != expect.rule:
+                return [f"rule {getattr(inner, 'rule', None)!r} instead of {expect.rule!r}: "
+                        f"{inner}"]
             if expect.message is None or expect.message in str(inner):
                 return []
             return [f"{type(inner).__name__} without {expect.message!r}: {inner}"]
