@@ -6,7 +6,10 @@
 `install()` runs ipykernel's installer (kernel name `redleaf-lab`), then
 appends `--ext=redleaf_lab` to the generated kernel.json's argv (ipykernel has
 no flag for it), so every notebook on this kernel starts with the extension
-loaded and a kernel booted. Returns the kernelspec directory. No threads.
+loaded and a kernel booted. Returns the kernelspec directory. It also installs the
+offline "redleaf" Voila template next to it and makes it Voila's default
+(`voila_template`), so the tour as a Voila dashboard loads nothing from a CDN.
+No threads.
 """
 
 from __future__ import annotations
@@ -33,7 +36,20 @@ def install(user: bool = False, prefix: str | None = None) -> Path:
         spec["argv"].append(EXTENSION_ARG)
     spec["argv"][0] = sys.executable
     spec_file.write_text(json.dumps(spec, indent=1) + "\n")
+    _install_voila_template(user, prefix)
     return path
+
+
+def _install_voila_template(user: bool, prefix: str | None) -> None:
+    from jupyter_core.paths import jupyter_config_dir, jupyter_data_dir
+
+    from . import voila_template
+
+    if user:
+        voila_template.install(jupyter_data_dir(), jupyter_config_dir())
+    else:
+        root = Path(prefix if prefix is not None else sys.prefix)
+        voila_template.install(root / "share" / "jupyter", root / "etc" / "jupyter")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,7 +73,8 @@ def format_ps(rows: list[Any]) -> str:
 
 
 def format_heap(summary: Any) -> str:
-    lines = [f"heap: {summary.live_objects} live objects, {summary.live_bytes / 1024:.0f} KiB",
+    lines = [f"heap: {summary.live_objects} live objects ({summary.nested} inside containers), "
+             f"{summary.live_bytes / 1024:.0f} KiB; by owner (with their containers' contents):",
              f"{'owner':<14}{'objects':>9}{'KiB':>10}"]
     for owner, (objects, nbytes) in summary.per_domain.items():
         lines.append(f"{owner:<14}{objects:>9}{nbytes / 1024:>10.1f}")

@@ -3,7 +3,8 @@
 `reboot(shell)` closes the previous session (its dashboards' sampler threads,
 traffic, domains) and boots a new `LabSession`, publishing `lab` and `kernel`
 in the user namespace. `session()` returns the current one (booting it on
-first use); `dashboard()` builds a `LabView` on it. `close()` tears it all down.
+first use); `dashboard()` builds a `LabView` on it (with this machine's `bench calls`
+rows, measured once per process). `close()` tears it all down.
 
 Threads: called from the kernel's main thread only.
 """
@@ -16,6 +17,7 @@ from ..live.session import LabSession
 
 _session: LabSession | None = None
 _views: list[Any] = []
+_calls: dict[str, Any] | None = None  # the `bench calls` rows the dashboards show
 
 
 def reboot(shell: Any = None, heap_mb: int = 256, bare: bool = False) -> LabSession:
@@ -36,14 +38,21 @@ def session() -> LabSession:
     return _session
 
 
-def dashboard(traffic: bool = True) -> Any:
+def dashboard(traffic: bool = True, calls: bool = True) -> Any:
+    """A `LabView` on the session. With `calls`, `bench calls` is measured first (about
+    0.5 s, before the traffic starts, so it is not measured under load) for the
+    dashboard's call-cost chart, unless an earlier dashboard already measured it."""
     from ..widgets.lab import LabView
 
-    view = LabView(session())
+    global _calls
+    if calls and _calls is None:
+        from ..bench import calls as bench_calls
+
+        _calls = bench_calls.measure(iterations=20_000, slow_iterations=300, runs=3)
+    view = LabView(session(), calls=_calls if calls else None)
     _views.append(view)
     if traffic:
         view.start_traffic()
-    view.start()
     return view
 
 

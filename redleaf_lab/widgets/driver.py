@@ -4,7 +4,7 @@
     sampler.add_listener(panel.update)
     panel.widget                                  # a VBox to display
 
-Controls: "start traffic" / "stop traffic", the workload mode (`Workload.modes`),
+Controls: "start" / "stop" traffic, the workload mode (`Workload.modes`),
 the panic mode (once | every T s | random p | asynchronous) with its T and p,
 "inject panic", "clear faults" and "restart". Read-outs: throughput, crashes,
 restarts, recoveries, last and p50 recovery time, the armed fault plan, errors.
@@ -14,7 +14,9 @@ which returns at once; the traffic runs on the workload's own thread, so the
 buttons stay responsive. Read-outs are written only by `update`, on the sampler
 thread, from the `Tick` (the event-bus counters and the workload's sampled
 rates), never by reading kernel internals. A button never sets a read-out: what
-the panel shows is what the sampler saw.
+the panel shows is what the sampler saw. The panel is compact (540 px wide, about
+150 px high, "inject panic" first) so three fit beside the charts on a 1366x768
+projector; its box carries the CSS class `redleaf-panel-<name>`.
 """
 
 from __future__ import annotations
@@ -39,22 +41,29 @@ class DriverPanel:
         self.session = session
         self.workload = workload
         name = workload.name
-        self.start_button = w.Button(description="start traffic", icon="play",
-                                     button_style="success")
-        self.stop_button = w.Button(description="stop traffic", icon="stop")
+        small = {"description_width": "initial"}
+        self.start_button = w.Button(description="start", icon="play", button_style="success",
+                                     tooltip="start traffic", layout=w.Layout(width="80px"))
+        self.stop_button = w.Button(description="stop", icon="stop", tooltip="stop traffic",
+                                    layout=w.Layout(width="80px"))
         self.mode = w.Dropdown(options=list(workload.modes), value=workload.mode,
-                               description="workload", layout=w.Layout(width="220px"))
+                               description="workload", style=small,
+                               layout=w.Layout(width="160px"))
         self.panic_mode = w.Dropdown(options=list(PANIC_CHOICES), value="once",
-                                     description="panic", layout=w.Layout(width="260px"))
+                                     description="mode", style=small,
+                                     layout=w.Layout(width="200px"))
         self.period = w.BoundedFloatText(value=1.0, min=0.05, max=60.0, step=0.1,
-                                         description="T (s)", layout=w.Layout(width="150px"))
+                                         description="T (s)", style=small,
+                                         layout=w.Layout(width="105px"))
         self.probability = w.BoundedFloatText(value=0.01, min=0.0, max=1.0, step=0.01,
-                                              description="p", layout=w.Layout(width="150px"))
+                                              description="p", style=small,
+                                              layout=w.Layout(width="95px"))
         self.panic_button = w.Button(description="inject panic", icon="bolt",
-                                     button_style="danger")
+                                     button_style="danger", layout=w.Layout(width="120px"))
         self.panic_button.add_class("redleaf-panic")
-        self.clear_button = w.Button(description="clear faults")
-        self.restart_button = w.Button(description="restart", icon="refresh")
+        self.clear_button = w.Button(description="clear faults", layout=w.Layout(width="100px"))
+        self.restart_button = w.Button(description="restart", icon="refresh",
+                                       layout=w.Layout(width="90px"))
         self.throughput = w.HTML(value="0.0 MB/s")
         self.crashes = w.HTML(value="0")
         self.restarts = w.HTML(value="0")
@@ -71,21 +80,26 @@ class DriverPanel:
         self.clear_button.on_click(lambda _b: self.session.clear_faults(workload.domain))
         self.restart_button.on_click(lambda _b: self._restart())
 
-        def readout(title: str, value: w.HTML) -> w.VBox:
-            return w.VBox([w.HTML(f"<small>{title}</small>"), value],
-                          layout=w.Layout(margin="0 14px 0 0"))
+        def readout(title: str, value: w.HTML) -> w.HBox:
+            return w.HBox([w.HTML(f"<small>{title}&nbsp;</small>"), value],
+                          layout=w.Layout(margin="0 10px 0 0"))
 
+        row = w.Layout(margin="0", align_items="center")
         self.widget = w.VBox([
-            w.HTML(f"<b>driver {name}</b> (domain <code>{workload.domain}</code>, "
-                   "behind a shadow)"),
-            w.HBox([self.start_button, self.stop_button, self.mode]),
-            w.HBox([self.panic_mode, self.period, self.probability]),
-            w.HBox([self.panic_button, self.clear_button, self.restart_button]),
-            w.HBox([readout("throughput", self.throughput), readout("crashes", self.crashes),
-                    readout("restarts", self.restarts), readout("recoveries", self.recoveries),
-                    readout("recovery time (last / p50)", self.recovery_time)]),
+            w.HBox([w.HTML(f"<b>{name}</b> <small>(domain <code>{workload.domain}</code>, "
+                           "behind a shadow)</small>"), readout("", self.throughput)],
+                   layout=w.Layout(justify_content="space-between")),
+            w.HBox([readout("crashes", self.crashes), readout("restarts", self.restarts),
+                    readout("recoveries", self.recoveries),
+                    readout("recovery last / p50", self.recovery_time)], layout=row),
+            w.HBox([self.panic_button, self.panic_mode, self.period, self.probability],
+                   layout=row),
+            w.HBox([self.start_button, self.stop_button, self.mode, self.clear_button,
+                    self.restart_button], layout=row),
             self.status,
-        ], layout=w.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
+        ], layout=w.Layout(border="1px solid #ddd", padding="2px 6px", margin="0 0 4px 0",
+                           width="540px"))
+        self.widget.add_class(f"redleaf-panel-{name}")
 
     # -- controls (UI thread) -----------------------------------------------------------
     def start(self) -> None:
@@ -140,7 +154,10 @@ class DriverPanel:
             parts.append(f"last action: {html.escape(self.last_action)}")
         if wl.errors:
             parts.append(f"<span style='color:#cf222e'>errors {wl.errors}: {html.escape(wl.last_error)}</span>")
-        _set(self.status, "<small>" + "; ".join(parts) + "</small>")
+        text = "; ".join(parts)
+        _set(self.status, "<div style='white-space:nowrap;overflow:hidden;text-overflow:"
+             f"ellipsis;max-width:525px;font-size:11px' title='{html.escape(text)}'>"
+             f"{text}</div>")
 
 
 def _set(widget: w.HTML, value: str) -> None:

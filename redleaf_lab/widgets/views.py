@@ -5,8 +5,9 @@
 
 `DomainTable.widget` is an `HTML` widget with one row per domain: name, state,
 incarnation, calls, crashes, restarts, heap objects and bytes. `HeapView.widget`
-shows one bar per owner (objects and KiB on the shared heap) and the top
-allocation types. Both render from the `Tick` they are given (kernel.ps() and
+shows one bar per owner (objects and KiB on the shared heap, a container's nested
+objects counted for the container's owner, so the bars add up to the header, which
+comes from the same registry snapshot) and the top allocation types. Both render from the `Tick` they are given (kernel.ps() and
 the heap summary the sampler took), never by reading the kernel themselves, and
 set the widget value only when the text changed (no flicker, no needless
 messages).
@@ -80,8 +81,10 @@ class HeapView:
         types = "".join(
             f"<tr>{_cells([html.escape(n), str(o), f'{b / 1024:.0f}'])}</tr>"
             for n, o, b in s.top_types)
-        return (f"<div><b>shared heap</b>: {s.live_objects} live objects, "
-                f"{s.live_bytes / 1024:.0f} KiB</div>" + "".join(bars)
+        return (f"<div><b>shared heap</b>: {s.live_objects} live objects "
+                f"({s.nested} of them inside containers), {s.live_bytes / 1024:.0f} KiB; "
+                "by owner (a container's contents count for its owner):</div>"
+                + "".join(bars)
                 + f"<table style='{_TABLE_CSS};min-width:300px'><tr>"
                 f"{_cells(['type', 'objects', 'KiB'], 'th')}</tr>{types}</table>")
 

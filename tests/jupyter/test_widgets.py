@@ -133,20 +133,25 @@ def test_a_broken_listener_is_dropped_not_fatal(lab: LabSession) -> None:
 
 
 def test_dashboard_streams_from_its_own_ring_buffers(lab: LabSession) -> None:
-    sampler = Sampler(lab.kernel, lab.workloads)
+    sampler = Sampler(lab.kernel, lab.workloads, period=0.02)
     dash = LiveDashboard(lab.workloads, capacity=5)
     sampler.add_listener(dash.update)
+    lab.workloads["membdev"].start("write")
+    wait_for(lambda: lab.workloads["membdev"].running)
+    sampler.tick()  # the baseline: traffic runs from here
     for _ in range(7):
+        time.sleep(0.02)
         sampler.tick()
     lab.panic("membdev", "async")
     sampler.tick()
+    lab.stop_traffic()
     assert len(dash.series["membdev"]) == 5  # the ring buffer rolled over
-    assert [k for _t, k in dash.marks] == ["crash"]
+    assert [m.n for m in dash.marks["membdev"]] == [1]
     assert len(dash.sources["membdev"].data["t"]) == 5
-    assert dash.updates == 8
+    assert dash.updates == 9
     dash.set_calls({"proxy_ns": 250.0, "plain_ns": 40.0})
     labels = dash.calls_source.data["label"]
-    assert "lab: proxy" in labels and "paper: RedLeaf" in labels
+    assert ("proxied call", "this lab") in labels and ("proxied call", "paper") in labels
     assert dash.widget() is dash.widget()  # one BokehModel per dashboard
     sampler.close()
 
@@ -166,14 +171,14 @@ def test_standalone_html_is_offline_complete(lab: LabSession, tmp_path: Path) ->
 
 
 def test_lab_view_wires_one_sampler_to_every_view(lab: LabSession) -> None:
-    view = LabView(lab, period=0.05)
+    view = LabView(lab)
     try:
+        assert view.sampler is lab.sampler  # the session's one sampler, recording since boot
         assert len(view.sampler._listeners) == 4  # table, heap, one panel, dashboard
         view.start_traffic()
-        view.start()
         wait_for(lambda: view.dashboard is not None and view.dashboard.updates > 3)
         assert "membdev" in view.domains.widget.value
     finally:
         view.close()
         lab.stop_traffic()
-    assert not view.sampler.running
+    assert not view.sampler._listeners and view.sampler.running  # detached; session records
