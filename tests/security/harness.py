@@ -10,8 +10,9 @@ of echo, a MemStore device), runs it, and afterwards checks that nothing was dam
 Unless the source defines `init` itself, the harness appends (after the source, so its
 line numbers stay put) `AttackDomain`, whose `attack()` calls the source's `attack(h)`
 with `h` = the domain object (`h.ctx`, `h.victim`, `h.echo`, `h.store`, `h.kept` =
-[the block moved in with `take`, the Borrow kept by `lend`]). The text `@WATCH@` in a
-source is replaced by the watched directory, which is also the working directory.
+[the block moved in with `take`, the Borrow kept by `lend`]); `lend` also calls the
+source's `on_lend(h, borrow)` if it defines one (attacks on a live borrow). The text
+`@WATCH@` in a source is replaced by the watched directory, which is also the working directory.
 """
 
 from __future__ import annotations
@@ -74,10 +75,16 @@ class AttackDomain:
 
     def lend(self, data):
         self.kept.append(data)
-        return 1
+        return on_lend(self, data)
 
     def attack(self):
         return attack(self)
+'''
+
+DEFAULT_ON_LEND = '''
+
+def on_lend(h, data):
+    return 1
 '''
 
 DEFAULT_INIT = '''
@@ -108,12 +115,19 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class Contained:
+    """The attack may run to its end (its defence is containment, not a refusal: a
+    finalizer that never runs in another domain, per-domain state), but the integrity
+    check must find nothing damaged."""
+
+
+@dataclass(frozen=True)
 class Unwound:
     """where="unwind": the test crashes the attacker while it is inside `attack`; the
     unwinding must reach the caller (RpcError "crashed") and nothing may run after it."""
 
 
-Expect = Load | Runtime | Unwound
+Expect = Load | Runtime | Contained | Unwound
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,8 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
 def judge(attempt: Attempt, outcome: Outcome) -> list[str]:
     """What is wrong with `outcome` for `attempt` (empty: refused as expected)."""
     expect, err = attempt.expect, outcome.error
+    if isinstance(expect, Contained):
+        return []
     if err is None:
         return [f"got through: {outcome.stage} returned {outcome.value!r}"]
     if isinstance(expect, Load):
@@ -163,14 +179,16 @@ def judge(attempt: Attempt, outcome: Outcome) -> list[str]:
             return []
         return [f"expected the unwinding as RpcError(attacker crashed), got "
                 f"{type(err).__name__}: {err}"]
-    if outcome.stage == "load" and attempt.where == "call":
-        return [f"the attempt did not even load: {type(err).__name__}: {err}"]
     if outcome.stage == "load":
         found = [e for e in _chain(err) if not isinstance(e, DomainLoadError)]
     else:
         if not (isinstance(err, RpcError) and err.domain == "attacker"):
             return [f"the call failed outside the attacker: {type(err).__name__}: {err}"]
-        found = _chain(err)[1:]
+        found = []
+        for inner in _chain(err)[1:]:
+            found.append(inner)
+            if isinstance(inner, RpcError):  # another domain's failure: not the attack's
+                break
     for inner in found:
         if isinstance(inner, expect.error):
             if expect.rule is not None and getattr(inner, "rule", None) != expect.rule:
@@ -342,7 +360,8 @@ class Snapshot:
             bad.append("the recursion limit changed")
             sys.setrecursionlimit(self.recursion)
         for cls, saved in self.classes.items():
-            now = dict(vars(cls))
+            now = {k: v for k, v in vars(cls).items() if k != "__slotnames__"}
+            saved = {k: v for k, v in saved.items() if k != "__slotnames__"}  # copy's cache
             if now.keys() != saved.keys() or any(now[k] is not v for k, v in saved.items()):
                 bad.append(f"class {cls.__qualname__} changed")
                 if cls not in (object, int, Exception, BaseException):
@@ -400,6 +419,8 @@ class Lab:
         folder.mkdir()
         source = attempt.source.replace(WATCH, str(self.watch))
         source += FOOTER
+        if "def on_lend(" not in attempt.source:
+            source += DEFAULT_ON_LEND
         if "def init(" not in attempt.source:
             source += DEFAULT_INIT
         (folder / "domain.toml").write_text(MANIFEST)
