@@ -22,7 +22,9 @@ Interface: `measure(seconds=0.3, batches=(1, 32, 256), threaded=False) -> list[d
 one dict per (path, batch): path, driver, batch, packets, seconds, mpps, vs_c (the
 ratio to the C baseline at the same batch; None for nullnet and C), and for the Python
 rows cpu_mpps (packets per CPU second of this process: what the throughput would be
-on an otherwise idle core). `format_table`.
+on an otherwise idle core); method (a one-line summary of `METHOD`) and goals (the
+goals reported on that row, each "met" or "MISSED"; `goals(rows)`). `format_table`
+ends with the method and the goals.
 
 Locking/ownership: boots its own kernel; runs in the calling thread.
 """
@@ -37,11 +39,22 @@ from typing import Any
 from ..idl.shadow import ShadowPolicy, make_shadow
 from ..interfaces.net import Forwarder
 from ..kernel.context import thread_state
+from .goals import Goal, goal_lines, goals_json, method_lines
 
 FRAME_BYTES = 64
 LINE_RATE_MPPS = 14.88  # 10 GbE at 64 B: 10e9 / ((64 + 20) * 8)
 PATHS = ("direct", "domain", "shadow")
 IXY_PY_MPPS = {1: 0.08, 32: 0.14, 256: 0.16}  # ../shared/notes/devices.md §1 (bidirectional)
+GOAL_B32_MPPS = 10.0  # issue 5: the Python driver at >= 10 Mpps at batch 32
+GOAL_SHADOW_OVER_DIRECT = 0.9  # the shadow row within 10% of the direct row at batch 32
+METHOD = """Same work on every path: ixy-fwd's loop (receive a batch of 64-byte frames, touch
+one byte each, send them back) on the same kind of 82599 model with the same generator wire
+and parameters; each (driver, path) has its own driver domain, NIC model and packet pool,
+and the C l2fwd-like loop runs on a fresh model of its own. nullnet: the same loop over a
+driver with no device (the cost of isolation alone). Interleaved: per batch size, every
+case (C, then each Python path) runs in turn for `slices` slices; Mpps = total packets /
+total time of a case's slices; vs C = that / the C row of the same batch."""
+METHOD_SUMMARY = "same loop and model parameters per path; cases interleaved in slices; totals"
 
 
 @contextmanager
@@ -182,18 +195,52 @@ def measure(seconds: float = 0.3, batches: tuple[int, ...] = (1, 32, 256),
         kernel.shutdown()
         for device in devices:
             device.close()
+    return annotate(rows)
+
+
+def _find(rows: list[dict[str, Any]], path: str, batch: int) -> dict[str, Any] | None:
+    return next((r for r in rows if r["path"] == path and r["driver"] == "ixgbe"
+                 and r["batch"] == batch), None)
+
+
+def goals(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Goal]]:
+    """Issue 5's goals, each with the row it is reported on (those the run can check)."""
+    out: list[tuple[dict[str, Any], Goal]] = []
+    direct32, shadow32 = _find(rows, "direct", 32), _find(rows, "shadow", 32)
+    direct256 = _find(rows, "direct", 256)
+    if direct32 is not None:
+        out.append((direct32, Goal("b32_mpps>=10", "batch 32, direct: Mpps", direct32["mpps"],
+                                   GOAL_B32_MPPS, ">=")))
+    if direct256 is not None:
+        out.append((direct256, Goal("b256_line_rate", "batch 256, direct: Mpps (line rate)",
+                                    direct256["mpps"], LINE_RATE_MPPS, ">=")))
+    if direct32 is not None and shadow32 is not None:
+        ratio = shadow32["mpps"] / direct32["mpps"] if direct32["mpps"] else None
+        out.append((shadow32, Goal("b32_shadow_over_direct>=0.9", "batch 32: shadow / direct",
+                                   ratio, GOAL_SHADOW_OVER_DIRECT, ">=")))
+    return out
+
+
+def annotate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row gets the method summary and "goals": the goals reported on it."""
+    for row in rows:
+        row["method"] = METHOD_SUMMARY
+        row["goals"] = {}
+    for row, goal in goals(rows):
+        row["goals"].update(goals_json([goal]))
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"64-byte forwarding, one port, generator wire (10 GbE line rate: "
              f"{LINE_RATE_MPPS} Mpps)",
-             f"{'batch':>5} {'path':<15} {'Mpps':>9} {'vs C':>7} {'packets':>11}"]
+             f"{'batch':>5} {'path':<15} {'Mpps':>9} {'vs C':>7} {'packets':>11}  goal"]
     for r in rows:
         ratio = f"{r['vs_c']:7.3f}" if r.get("vs_c") else "      -"
+        flags = ", ".join(f"{name} {g['status']}" for name, g in r.get("goals", {}).items())
         lines.append(f"{r['batch']:>5} {r['path']:<15} {r['mpps']:>9.3f} {ratio} "
-                     f"{r['packets']:>11,}")
+                     f"{r['packets']:>11,}  {flags}".rstrip())
     lines.append("for scale: ixy.py (CPython, one 3.3 GHz core) forwards "
-                 + ", ".join(f"{m} Mpps at batch {b}" for b, m in IXY_PY_MPPS.items())
-                 + "; the goals here are >= 10 Mpps at batch 32 and line rate at 256")
+                 + ", ".join(f"{m} Mpps at batch {b}" for b, m in IXY_PY_MPPS.items()))
+    lines += ["", *method_lines(METHOD), "", *goal_lines(g for _row, g in goals(rows))]
     return "\n".join(lines)
