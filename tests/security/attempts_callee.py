@@ -7,7 +7,6 @@ ran with the caller's identity."""
 from __future__ import annotations
 
 from redleaf_lab.errors import ExchangeError, SafetyError
-
 from tests.security.harness import Attempt, Contained, Runtime
 from tests.security.snippets import WHO, src
 

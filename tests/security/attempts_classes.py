@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from redleaf_lab.errors import SafetyError
-
 from tests.security.harness import Attempt, Load, Runtime
 from tests.security.snippets import src
 
