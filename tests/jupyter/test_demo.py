@@ -39,7 +39,10 @@ def test_demo_json_reports_recovery_without_losses(demo: tuple[dict[str, Any], P
     assert block["recoveries"] >= 1 and block["recovery_ms_p50"] > 0
     assert block["recovery_ms_p99"] >= block["recovery_ms_p50"]
     assert block["throughput_mbps"] > 0
-    assert result["lost_writes"] == 0 and block["wrong_reads"] == 0
+    assert result["lost_writes"] == 0 and block["wrong_reads"] == 0  # reads are checked
+    assert block["bad_blocks"] == 0
+    nvme = result["drivers"]["nvme"]  # the same checks, on the NVMe model's media
+    assert nvme["lost_writes"] == 0 and nvme["wrong_reads"] == 0 and nvme["bad_blocks"] == 0
     assert result["leaked_objects"] == 0 and result["heap_live_after"] == 0
     assert result["heap_held_after"] == 0  # no view outlived the run
     nic = result["drivers"]["ixgbe"]  # forwarding through a shadow, panicked too
