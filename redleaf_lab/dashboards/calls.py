@@ -6,7 +6,7 @@
 The paper gives cycles on its 2.6 GHz Xeon (E5-2660 v3); they are converted to ns at
 that clock (`PAPER_GHZ`) so both sources share one ns axis. Each kind of call has a
 "paper" bar and a "this lab" bar where both exist (a proxied call, a call that moves an
-RRef); kinds only one side measured (seL4 and VMFUNC in the paper; a plain call, a
+RRef), one above the other; kinds only one side measured (seL4 and VMFUNC in the paper; a plain call, a
 borrow, a shadow, thread and process round trips here) have one bar. Without measured
 rows the chart says so in its title rather than showing the paper alone silently.
 """
@@ -42,46 +42,52 @@ def paper_ns(name: str) -> float:
 
 
 def call_bars(rows: dict[str, Any] | None) -> dict[str, list[Any]]:
-    """Bar data: `label` is a (kind, source) factor, `ns`, `colour`, `text`."""
-    labels: list[tuple[str, str]] = []
+    """Bar data: `label` ("kind: source"), `source` ("paper" or "this lab"), `ns`,
+    `colour`, `text`."""
+    labels: list[str] = []
+    sources: list[str] = []
     values: list[float] = []
     colours: list[str] = []
     texts: list[str] = []
     for kind, paper_key, lab_key in KINDS:
         if paper_key is not None and paper_key in PAPER_CYCLES:
-            labels.append((kind, "paper"))
+            labels.append(f"{kind}: paper")
+            sources.append("paper")
             values.append(paper_ns(paper_key))
             colours.append(PAPER_COLOUR)
             texts.append(f"{paper_ns(paper_key):.0f} ns ({PAPER_CYCLES[paper_key]} cycles)")
         if lab_key is not None and rows and isinstance(rows.get(lab_key), (int, float)):
-            labels.append((kind, "this lab"))
+            labels.append(f"{kind}: this lab")
+            sources.append("this lab")
             values.append(float(rows[lab_key]))
             colours.append(LAB_COLOUR)
             texts.append(f"{float(rows[lab_key]):.0f} ns")
-    return {"label": labels, "ns": values, "colour": colours, "text": texts}
+    return {"label": labels, "source": sources, "ns": values, "colour": colours,
+            "text": texts}
 
 
 def calls_title(rows: dict[str, Any] | None) -> str:
     if rows:
-        return ("cost of a call, ns (log): this lab (blue) vs RedLeaf's Table 1 "
-                f"(orange, cycles at {PAPER_GHZ} GHz)")
-    return f"cost of a call, ns (log): RedLeaf's Table 1 at {PAPER_GHZ} GHz (lab not measured)"
+        return (f"ns per call (log): this lab (blue), RedLeaf's Table 1 at {PAPER_GHZ} GHz "
+                "(orange)")
+    return f"ns per call (log): RedLeaf's Table 1 at {PAPER_GHZ} GHz (lab not measured)"
 
 
-def calls_figure(source: ColumnDataSource, rows: dict[str, Any] | None, width: int = 560,
+def calls_figure(source: ColumnDataSource, rows: dict[str, Any] | None, width: int = 640,
                  height: int = 380) -> Any:
-    factors = list(source.data["label"])
+    factors = list(reversed(source.data["label"]))  # first kind at the top
     fig = figure(title=calls_title(rows), height=height, width=width,
-                 y_range=FactorRange(factors=factors, group_padding=0.6),
+                 y_range=FactorRange(factors=factors),
                  x_axis_type="log", x_axis_label="ns per call (log scale)",
                  x_range=Range1d(start=5, end=1e5), tools="save", name="calls")
-    fig.hbar(y="label", right="ns", left=5, height=0.8, color="colour", source=source)
+    fig.hbar(y="label", right="ns", left=5, height=0.75, color="colour", source=source,
+             legend_field="source")
     fig.text(x="ns", y="label", text="text", source=source, text_font_size="8pt",
              x_offset=4, text_baseline="middle")
     _title(fig).text_font_size = "10pt"
     fig.yaxis.major_label_text_font_size = "8pt"
-    yaxis: Any = fig.yaxis
-    yaxis.group_text_font_size = "8pt"
+    fig.legend.location = "bottom_right"
+    fig.legend.label_text_font_size = "8pt"
     fig.ygrid.grid_line_color = None
     return fig
 

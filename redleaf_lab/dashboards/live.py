@@ -51,6 +51,7 @@ from ..live.sampler import CrashMark, Row, Sampler, Tick
 from .calls import call_bars, calls_figure
 
 CRASH_COLOUR = "#cf222e"
+LABEL_TOP = 112  # px above the bottom of a chart's frame: where crash numbers are written
 
 
 def crash_source_name(name: str) -> str:
@@ -92,7 +93,11 @@ class LiveDashboard:
             unit, colour = self.units[name], Category10_10[i % 10]
             last = i == len(self.names) - 1
             shared: dict[str, Any] = {"x_range": figures[0].x_range} if figures else {}
-            fig = figure(title=f"{name} ({self.domains[name]}): {unit}",
+            title = f"{name}: {unit}"
+            if i == 0:
+                title += (f"  (thin: per {period:g} s, bold: last {smooth_s:g} s; red: this "
+                          "driver's crashes, panic → recovery)")
+            fig = figure(title=title,
                          height=height + (25 if last else 0), width=width,
                          y_axis_label=unit, x_axis_label="seconds since boot",
                          tools="pan,xwheel_zoom,box_zoom,reset,save", name=f"rate-{name}",
@@ -104,19 +109,13 @@ class LiveDashboard:
             fig.vstrip(x0="left", x1="right", source=marks, fill_color=CRASH_COLOUR,
                        fill_alpha=0.3, line_alpha=0)
             fig.vspan(x="left", source=marks, line_color=CRASH_COLOUR, line_width=2,
-                      line_alpha=0.75, legend_label="crash → recovery")
-            fig.add_layout(LabelSet(x="left", y=height - 62, y_units="screen", text="label",
+                      line_alpha=0.75)
+            fig.add_layout(LabelSet(x="left", y="label_y", y_units="screen", text="label",
                                     source=marks, text_color=CRASH_COLOUR,
                                     text_font_size="9pt", x_offset=3))
             source = self.sources[name]
-            fig.line("t", "raw", source=source, color=colour, line_width=1, alpha=0.35,
-                     legend_label=f"per {period:g} s")
-            fig.line("t", "smooth", source=source, color=colour, line_width=2.5,
-                     legend_label=f"{smooth_s:g} s window")
-            fig.legend.location = "bottom_left"
-            fig.legend.orientation = "horizontal"
-            fig.legend.label_text_font_size = "8pt"
-            fig.legend.background_fill_alpha = 0.6
+            fig.line("t", "raw", source=source, color=colour, line_width=1, alpha=0.4)
+            fig.line("t", "smooth", source=source, color=colour, line_width=2.5)
             _title(fig).text_font_size = "10pt"
             fig.min_border_top = 2
             fig.min_border_bottom = 2
@@ -144,7 +143,7 @@ class LiveDashboard:
         data = call_bars(rows)
         with self.lock:
             y_range: Any = self.calls_figure.y_range  # a FactorRange; stubs say Range
-            y_range.factors = data["label"]
+            y_range.factors = list(reversed(data["label"]))
             self.calls_source.data = data
 
     # -- data -----------------------------------------------------------------------------
@@ -226,7 +225,9 @@ def _mark_data(marks: list[CrashMark]) -> dict[str, list[Any]]:
             "right": [m.t_recovered if m.t_recovered is not None else m.t for m in marks],
             "n": [m.n for m in marks],
             "ms": [m.recovery_ms if m.recovery_ms is not None else math.nan for m in marks],
-            "label": [label(m) for m in marks]}
+            "label": [label(m) for m in marks],
+            # crashes close together: their numbers step down so they do not overlap
+            "label_y": [LABEL_TOP - 12 * ((m.n - 1) % 3) for m in marks]}
 
 
 def _live_model(root: Any, lock: Any) -> Any:

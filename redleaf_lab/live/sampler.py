@@ -285,7 +285,7 @@ class Sampler:
         if not recent:
             recent.append(prev)
         recent.append(sample)
-        while len(recent) > 2 and sample.t - recent[1].t >= self.smooth_s:
+        while len(recent) > 2 and sample.t - recent[1].t >= self.smooth_s - 1e-9:
             recent.popleft()
         first = recent[0]
         span = sample.t - first.t

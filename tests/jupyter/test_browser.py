@@ -3,9 +3,17 @@
 Opens the tour (labs/00-tour.ipynb) on the "RedLeaf Lab" kernel, runs all cells, checks that the bokeh
 canvas and the driver panel render, clicks "inject panic" and checks that the crash and
 restart counters in the page change while the throughput keeps moving. The screenshot is
-saved to build/test-artifacts/lab-browser.png. A second test renders the tour with Voila
-(build/test-artifacts/voila-browser.png). Skips (with the reason) only where chromium
-or the playwright package is missing; CI installs chromium.
+saved to build/test-artifacts/lab-browser.png.
+
+A second test shows the tour with Voila as a presenter would, on a 1366x768 projector:
+the crashes the tour's cells caused before the page loaded are on membdev's chart (read
+from BokehJS's own copy of each driver's crash-mark source); the driver charts and the
+three "inject panic" buttons are inside the viewport together once the dashboard is
+scrolled to; a click on membdev's button puts one more crash on membdev's chart only,
+within 2 s; and every request the page makes goes to the loopback server (no CDN).
+Screenshots: build/test-artifacts/voila-projector-{loaded,after-panic}.png,
+voila-details.png (the charts and tables below) and voila-browser.png (at the end). Skips (with the reason) only where chromium or the
+playwright package is missing; CI installs chromium.
 """
 
 from __future__ import annotations
@@ -138,21 +146,31 @@ def run_every_cell(page: Any, timeout: float = 120.0) -> None:
         time.sleep(0.25)
 
 
-CRASH_MARKERS_JS = """() => {
+CRASH_MARKS_JS = """(names) => {
     if (!window.Bokeh || !window.Bokeh.documents) return null;
-    let n = null;
+    const counts = {};
     for (const doc of window.Bokeh.documents) {
-        const source = doc.get_model_by_name('redleaf-crash-markers');
-        if (source) n = Math.max(n || 0, source.data.t.length);
+        for (const name of names) {
+            const source = doc.get_model_by_name('redleaf-crashes-' + name);
+            if (source) counts[name] = Math.max(counts[name] || 0, source.data.left.length);
+        }
     }
-    return n;
+    return counts;
 }"""
+DRIVERS = ("membdev", "nvme", "ixgbe")
+
+
+def crash_marks(page: Any) -> dict[str, int]:
+    """Crash marks per driver chart, in BokehJS's own copy of each driver's source."""
+    counts = page.evaluate(CRASH_MARKS_JS, list(DRIVERS))
+    assert counts is not None, "BokehJS keeps no document registry in this page"
+    return {name: int(counts.get(name, -1)) for name in DRIVERS}
 
 
 def crash_markers(page: Any) -> int | None:
-    """Crash markers in BokehJS's copy of the plot (None where BokehJS keeps no registry)."""
-    n = page.evaluate(CRASH_MARKERS_JS)
-    return None if n is None else int(n)
+    """All crash marks (None where BokehJS keeps no registry)."""
+    counts = page.evaluate(CRASH_MARKS_JS, list(DRIVERS))
+    return None if counts is None else int(sum(counts.values()))
 
 
 def test_panic_button_in_a_real_browser(jupyter_lab: tuple[str, Path]) -> None:
@@ -216,8 +234,9 @@ def voila_server(tmp_path: Path) -> Iterator[str]:
                 "JUPYTER_DATA_DIR"):
         env[var] = str(home / var.lower())
     spec_prefix = tmp_path / "prefix"
-    kernelspec.install(prefix=str(spec_prefix))
+    kernelspec.install(prefix=str(spec_prefix))  # with the offline "redleaf" Voila template
     env["JUPYTER_PATH"] = str(spec_prefix / "share" / "jupyter")
+    env["JUPYTER_CONFIG_PATH"] = str(spec_prefix / "etc" / "jupyter")
     port = free_port()
     argv = [sys.executable, "-m", "voila", str(TOUR), "--no-browser", "--port", str(port),
             "--Voila.ip=127.0.0.1"]
@@ -227,24 +246,79 @@ def voila_server(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_tour_renders_in_voila(voila_server: str) -> None:
+PROJECTOR = {"width": 1366, "height": 768}
+
+
+def inside_viewport(box: dict[str, float] | None) -> bool:
+    return (box is not None and box["x"] >= 0 and box["y"] >= 0
+            and box["x"] + box["width"] <= PROJECTOR["width"]
+            and box["y"] + box["height"] <= PROJECTOR["height"])
+
+
+def test_tour_in_voila_on_a_projector(voila_server: str) -> None:
+    from urllib.parse import urlsplit
+
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page = browser.new_page(viewport=PROJECTOR)
+        page.on("request", lambda request: requests.append(request.url))
         try:
             page.goto(voila_server, timeout=60_000)
-            panic = page.locator(".redleaf-panic").first
-            panic.wait_for(timeout=90_000)  # voila runs every cell before it shows the page
-            assert page.locator(".redleaf-panic").count() == 3  # membdev, nvme, ixgbe panels
+            panic = page.locator(".redleaf-panic")
+            panic.first.wait_for(timeout=90_000)  # voila runs every cell before it shows the page
+            assert panic.count() == 3  # membdev, nvme, ixgbe panels
             nic = page.locator(".redleaf-throughput").nth(2)
             expect(nic).to_contain_text("Mpps", timeout=10_000)  # the NIC's panel, in Mpps
             page.locator(".bk-Canvas").first.wait_for(timeout=30_000)
             expect(page.locator(".redleaf-domain-table").first).to_be_visible()
             expect(page.locator(".redleaf-throughput").first).to_contain_text(
                 "MB/s", timeout=10_000)
+
+            # crashes from before the page loaded: the tour's cells panicked membdev
+            crashes = page.locator(".redleaf-crashes")
+            deadline = time.monotonic() + 10
+            while (marks := crash_marks(page))["membdev"] < 1 or crashes.first.inner_text() in (
+                    "", "0"):
+                assert time.monotonic() < deadline, marks
+                time.sleep(0.1)
+            counted = int(crashes.first.inner_text())
+            assert counted >= 4, counted  # one in section 3, three in exercise 1
+            assert marks == {"membdev": counted, "nvme": 0, "ixgbe": 0}, (marks, counted)
+
+            # one screen: the charts and every panic button inside the 1366x768 viewport
+            page.evaluate("document.querySelector('.redleaf-projector')"
+                          ".scrollIntoView({block: 'start'})")
+            charts = [page.locator(f".bk-Canvas >> nth={i}") for i in range(3)]
+            deadline = time.monotonic() + 5
+            while True:
+                boxes = [c.bounding_box() for c in charts] + [
+                    panic.nth(i).bounding_box() for i in range(3)]
+                if all(inside_viewport(b) for b in boxes):
+                    break
+                assert time.monotonic() < deadline, f"not on one screen: {boxes}"
+                time.sleep(0.1)
+            for locator in (*charts, *(panic.nth(i) for i in range(3))):
+                expect(locator).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "voila-projector-loaded.png"))
+
+            # a panic: on membdev's chart only, within 2 s
+            before = crash_marks(page)
+            panic.first.click()
+            deadline = time.monotonic() + 2.0
+            while (after := crash_marks(page))["membdev"] <= before["membdev"]:
+                assert time.monotonic() < deadline, f"no crash mark within 2 s: {after}"
+                time.sleep(0.05)
+            assert after == {**before, "membdev": before["membdev"] + 1}, (before, after)
+            expect(crashes.first).to_have_text(str(before["membdev"] + 1), timeout=5_000)
+            time.sleep(1.0)  # a presenter's moment: the line continues past the mark
+            page.screenshot(path=str(ARTIFACTS / "voila-projector-after-panic.png"))
+            page.locator(".redleaf-heap-view").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "voila-details.png"))
+
             deadline = time.monotonic() + 90  # voila renders cells as they finish
             while True:
                 # one print may arrive as several stream chunks (one <pre> each) while
@@ -258,3 +332,8 @@ def test_tour_renders_in_voila(voila_server: str) -> None:
         finally:
             page.screenshot(path=str(ARTIFACTS / "voila-browser.png"), full_page=True)
             browser.close()
+    hosts = {urlsplit(url).hostname for url in requests if urlsplit(url).scheme in (
+        "http", "https", "ws", "wss")}
+    assert requests and hosts <= {"127.0.0.1", "localhost", "::1"}, sorted(hosts)
+    assert all(urlsplit(u).scheme in ("http", "ws", "data", "blob") for u in requests), [
+        u for u in requests if urlsplit(u).scheme not in ("http", "ws", "data", "blob")]
