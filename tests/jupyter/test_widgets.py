@@ -151,7 +151,7 @@ def test_dashboard_streams_from_its_own_ring_buffers(lab: LabSession) -> None:
     assert dash.updates == 9
     dash.set_calls({"proxy_ns": 250.0, "plain_ns": 40.0})
     labels = dash.calls_source.data["label"]
-    assert ("proxied call", "this lab") in labels and ("proxied call", "paper") in labels
+    assert "proxied call: this lab" in labels and "proxied call: paper" in labels
     assert dash.widget() is dash.widget()  # one BokehModel per dashboard
     sampler.close()
 
