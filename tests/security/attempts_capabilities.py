@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redleaf_lab.errors import StaleRefError
 from tests.security.harness import Attempt, Runtime
-from tests.security.snippets import SCAN, src
+from tests.security.snippets import src
 
 NO_ATTR = Runtime(AttributeError)
 
@@ -49,7 +49,7 @@ ATTEMPTS = [
     Attempt("cap_proxy_spec_code_image_replaced", src("""
         def attack(h):
             modules = h.victim.domain.spec.image.modules
-            modules["kvstore"] = modules["kvstore"].replace(co_name="evil")
+            modules.clear()
             return 1
         """), "call", NO_ATTR),
     Attempt("cap_proxy_domain_state_flipped", src("""
@@ -115,13 +115,16 @@ ATTEMPTS = [
         def attack(h):
             return int(h.kept[1].array()[0])
         """), "call", Runtime(StaleRefError, "borrow ended")),
-    Attempt("cap_exporter_type_forges_view_of_the_arena", src(SCAN, """
+    Attempt("cap_exporter_type_forges_view_of_any_address", src("""
+        import numpy as np
+
+        TARGET = b"immutable bytes!"
+
 
         def attack(h):
-            address = my_address(h)
             exporter = h.kept[0].array().base.base
-            start = arena_start(h, address)
-            forged = type(exporter)(start, address - start, exporter.token, exporter.pin)
-            return scan(np.asarray(forged))
+            forged = type(exporter)(id(TARGET) + 32, 8, exporter.token, exporter.pin)
+            np.asarray(forged)[0] = 88
+            return TARGET[0]
         """), "call", NO_ATTR),
 ]
