@@ -505,6 +505,10 @@ class Lab:
                            f"{self.kernel.crashes(name)} crash(es)")
             if self._spec(name) != self.specs[name]:
                 bad.append(f"victim {name}'s spec (code image or capabilities) changed")
+                spec, image, caps, modules = self.specs[name]  # the image cache is shared
+                for live, saved in ((spec.caps, caps), (image.modules, modules)):
+                    live.clear()
+                    live.update(saved)
         return bad
 
     def _victims_answer(self) -> list[str]:
