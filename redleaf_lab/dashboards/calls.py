@@ -86,7 +86,7 @@ def calls_figure(source: ColumnDataSource, rows: dict[str, Any] | None, width: i
              x_offset=4, text_baseline="middle")
     _title(fig).text_font_size = "10pt"
     fig.yaxis.major_label_text_font_size = "8pt"
-    fig.legend.location = "bottom_right"
+    fig.legend.location = "top_right"
     fig.legend.label_text_font_size = "8pt"
     fig.ygrid.grid_line_color = None
     return fig

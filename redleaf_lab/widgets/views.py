@@ -36,8 +36,10 @@ def _cells(values: list[str], tag: str = "td") -> str:
 
 
 class DomainTable:
-    COLUMNS = ("domain", "state", "inc", "calls", "crashes", "restarts", "heap objects",
-               "heap KiB")
+    # kernel.ps() counts the objects a domain owns directly (a container is one object;
+    # the heap view also counts what is inside containers)
+    COLUMNS = ("domain", "state", "inc", "calls", "crashes", "restarts", "owned objects",
+               "owned KiB")
 
     def __init__(self) -> None:
         self.widget = w.HTML(value=self.render([]), layout=w.Layout(min_height="80px"))
