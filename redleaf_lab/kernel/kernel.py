@@ -49,6 +49,7 @@ from .domain import (
 )
 from .events import EventBus
 from .faults import Faults
+from .safety import audit
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Kernel:
         self.started_ns = time.monotonic_ns()
         rref_module.push_default_heap(self.heap)
         unwind.install_unraisable_hook()
+        audit.install()  # the host backstop: refuses host operations inside domains
         self.events.emit("boot", None, pid=os.getpid(), heap_bytes=heap_bytes)
 
     # -- loading --------------------------------------------------------------

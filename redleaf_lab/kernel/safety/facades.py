@@ -237,7 +237,7 @@ def _make(module: types.ModuleType, values: dict[str, Any],
         "ModuleFacade", (ModuleFacade,),
         {"__slots__": (), "__getattr__": lookup, "__repr__": describe,
          "__module__": ModuleFacade.__module__})
-    facade = object.__new__(facade_class)
+    facade: ModuleFacade = object.__new__(facade_class)
     for name, value in values.items():
         object.__setattr__(facade, name, value)
     return facade
