@@ -21,10 +21,84 @@ BaseException so that `except Exception` in domain code cannot swallow it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
-class RedLeafError(Exception):
+def _refuse_class_change(cls: type, name: str) -> None:
+    """Refuse changing a trusted class while the calling thread is inside a domain."""
+    context = sys.modules.get("redleaf_lab.kernel.context")
+    if context is None:  # no kernel yet: no domain can be running
+        return
+    current = context.current_domain()
+    if current is context.ROOT:
+        return
+    module = type.__dict__["__module__"].__get__(cls)
+    if isinstance(module, str) and module.startswith("redleaf_lab"):
+        raise SafetyError(
+            "<runtime>", 0, "class",
+            f"changing {name!r} of the trusted class {cls.__qualname__} refused inside domain "
+            f"{current.name!r}: the class is shared by the kernel and every domain",
+        )
+
+
+class TrustedMeta(type):
+    """The metaclass of trusted classes (errors here, `redleaf_lab.sealed.Sealed`): their
+    attributes cannot be set or deleted from inside a domain."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        _refuse_class_change(cls, name)
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        _refuse_class_change(cls, name)
+        super().__delattr__(name)
+
+
+_PLAIN = (str, int, float, bool, bytes, type(None))
+
+
+def safe_repr(value: Any, limit: int = 60) -> str:
+    """repr() of a value without running anybody's code: plain scalars (exact types) and
+    tuples of them are shown, anything else as `<TypeName>` (a domain's `__repr__` must
+    not run in its caller's context)."""
+    t = type(value)
+    if t in _PLAIN or (t.__module__ == "numpy" and t.__name__ in _NUMPY_SCALARS):
+        text = repr(value)
+    elif t is tuple:
+        text = "(" + ", ".join(safe_repr(v, limit) for v in value[:8]) + (
+            ", ...)" if len(value) > 8 else ",)" if len(value) == 1 else ")")
+    else:
+        text = f"<{type.__dict__['__qualname__'].__get__(t)} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def type_name(value: Any) -> str:
+    """The name of a value's type, read without running a metaclass's code."""
+    return type.__dict__["__qualname__"].__get__(type(value))
+
+
+_NUMPY_SCALARS = frozenset({
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+    "float32", "float64", "longdouble", "bool", "bool_", "intc", "uintc", "longlong",
+    "ulonglong", "short", "ushort", "byte", "ubyte", "long", "ulong"})
+_args_of = BaseException.__dict__["args"].__get__
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`TypeName: message` of an exception, computed without running its class's code
+    (no `__str__`, no `args` property of a domain's exception class). The message is
+    shown when every argument is a plain value."""
+    name = type.__dict__["__qualname__"].__get__(type(exc))
+    args = _args_of(exc)
+    if len(args) == 1 and type(args[0]) is str:
+        message = args[0]
+    else:
+        message = ", ".join(safe_repr(a, 200) for a in args)
+    return f"{name}: {message}" if message else name
+
+
+class RedLeafError(Exception, metaclass=TrustedMeta):
     """Base class of every RedLeaf Lab error."""
 
 
@@ -38,10 +112,12 @@ class RpcError(RedLeafError):
     """
 
     def __init__(
-        self, domain: str, reason: str, original: BaseException | None = None
+        self, domain: str, reason: str, original: BaseException | None = None,
+        detail: str | None = None,
     ) -> None:
-        detail = f": {type(original).__name__}: {original}" if original is not None else ""
-        super().__init__(f"domain {domain!r} {reason}{detail}")
+        if detail is None and original is not None:
+            detail = describe_exception(original)
+        super().__init__(f"domain {domain!r} {reason}" + (f": {detail}" if detail else ""))
         self.domain = domain
         self.reason = reason
         self.original = original
@@ -65,7 +141,7 @@ class InvalidRequest(DomainError):
     """The request is malformed or out of range (bad block number, bad length, ...)."""
 
 
-class DomainUnwind(BaseException):
+class DomainUnwind(BaseException, metaclass=TrustedMeta):
     """Delivered asynchronously to threads executing inside a crashed domain."""
 
 

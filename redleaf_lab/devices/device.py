@@ -40,8 +40,9 @@ from .._core import ffi
 from .._core.heap import OWNER_ROOT, CoreHeap  # root: trusted code (kernel, tests)
 from ..errors import DeviceRevokedError
 from ..heap.layout import Layout
-from ..heap.rref import ViewExporter, pin_object
+from ..heap.rref import new_exporter, pin_object
 from ..kernel.context import current_owner_id
+from ..sealed import Sealed
 
 PAGE = 4096
 REVOKED = -1  # bound to no domain: the driver crashed or stopped
@@ -49,7 +50,7 @@ DMA_MEMORY = Layout.scalar("dma-memory", np.uint8)
 
 
 @dataclass(frozen=True)
-class DmaBuffer:
+class DmaBuffer(Sealed):
     """DMA memory: device address, numpy view (uint8), and the handle to free it with."""
 
     iova: int
@@ -57,7 +58,7 @@ class DmaBuffer:
     handle: int
 
 
-class Device:
+class Device(Sealed):
     """A register window plus DMA memory from the shared heap; see the module docstring."""
 
     kind = "device"
@@ -144,7 +145,7 @@ class Device:
             raise RuntimeError(f"dma_alloc: heap returned an unaligned IOVA {iova:#x}")
         # pinned: after a free or a crash's reclaim, a view the driver still holds keeps
         # the memory out of reuse until the view goes (heap/rref.py ViewExporter)
-        exporter = ViewExporter(int(ffi.cast("uintptr_t", ptr)), rounded, None,
+        exporter = new_exporter(int(ffi.cast("uintptr_t", ptr)), rounded, None,
                                 pin_object(self._heap, obj_id))
         array = np.asarray(exporter)[:size]
         self._dma.add(obj_id)

@@ -26,9 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..heap.layout import BLOCK_SIZE
+from ..sealed import Sealed
 
 
-class MemStore:
+class MemStore(Sealed):
     """`num_blocks` blocks of BLOCK_SIZE bytes, zero-filled."""
 
     block_size = BLOCK_SIZE

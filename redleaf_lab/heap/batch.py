@@ -44,6 +44,7 @@ from .._core import ffi, lib
 from .._core.heap import CoreHeap, IdArray, check
 from ..errors import StaleRefError
 from ..kernel.context import current_owner_id
+from ..sealed import Sealed
 from .layout import Layout
 
 _gc = ffi.gc
@@ -60,7 +61,7 @@ _NULL = ffi.NULL
 _rl_batch_len = lib.rl_batch_len
 
 
-class RRefBatch:
+class RRefBatch(Sealed):
     """Objects of one layout, taken out of a container as a whole; see the module docstring."""
 
     __slots__ = ("_cids", "_heap", "_hp", "_layout", "_n", "_spent", "_token")

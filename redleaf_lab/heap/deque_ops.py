@@ -26,6 +26,7 @@ import numpy.typing as npt
 from .._core import ffi, lib
 from .._core.heap import EFULL, EINVAL, check
 from ..kernel.context import current_owner_id
+from ..sealed import Sealed
 from .slots import _SlotContainer
 
 _rl_deque_fields = lib.rl_deque_fields
@@ -39,7 +40,7 @@ _NULL = ffi.NULL
 _U64 = np.dtype(np.uint64)
 
 
-class DescriptorRing:
+class DescriptorRing(Sealed):
     """A ring of 16-byte DMA descriptors for `move_to_ring`: a writable C-contiguous uint64
     array of shape (slots, 2), such as a numpy view of a descriptor ring's DMA memory,
     and optionally `word_table`, the second descriptor word for each value of an item's
@@ -81,7 +82,7 @@ class DescriptorRing:
 
 
 @dataclass(frozen=True)
-class WritebackField:
+class WritebackField(Sealed):
     """A value in the writeback of a 16-byte DMA descriptor, for `move_from_ring`: it sits
     in 64-bit word `word` (0 or 1) at bit `shift`, `mask` wide, and may be at most
     `limit`; the descriptor is complete when (that word & check_mask) == check_want. E.g.

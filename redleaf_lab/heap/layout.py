@@ -24,9 +24,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InterfaceError
+from ..sealed import Sealed
 
 
-class Layout:
+class Layout(Sealed):
     """A named fixed-layout type with a registry type id."""
 
     _by_name: ClassVar[dict[str, Layout]] = {}

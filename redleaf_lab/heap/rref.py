@@ -49,10 +49,12 @@ from ..errors import (
     BorrowWriteError,
     NotOwnerError,
     RpcError,
+    SafetyError,
     StaleRefError,
     UseAfterMoveError,
 )
 from ..kernel.context import current_domain, current_owner_id
+from ..sealed import Sealed
 from .layout import Layout
 
 _getrefcount = sys.getrefcount
@@ -96,7 +98,7 @@ def current_heap() -> CoreHeap:
     return heap
 
 
-class ViewExporter:
+class ViewExporter(Sealed):
     """What every numpy view of a heap object hangs from: the views' `.base`.
 
     numpy builds the view from `__array_interface__` (address, size) and keeps this
@@ -108,14 +110,29 @@ class ViewExporter:
     unwound yet): a view can never point at memory the heap has handed to someone else.
     """
 
-    __slots__ = ("__array_interface__", "pin", "token")
+    __slots__ = ("__array_interface__", "_pin", "_token")
 
     def __init__(self, address: int, size: int, token: Any, pin: Any,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, *, key: object = None) -> None:
+        # Only the kernel can make one (`make_exporter`): a domain that got the class
+        # through `type(view.base)` would otherwise turn any address into an array.
+        if key is not _EXPORTER_KEY:
+            raise SafetyError("<runtime>", 0, "numpy",
+                              "creating a ViewExporter refused: views come only from the "
+                              "kernel (RRef.array(), Borrow.array(), the Device capability)")
         self.__array_interface__ = {"data": (address, readonly), "shape": (size,),
                                     "typestr": "|u1", "version": 3}
-        self.token = token
-        self.pin = pin
+        self._token = token
+        self._pin = pin
+
+
+_EXPORTER_KEY = object()
+
+
+def new_exporter(address: int, size: int, token: Any, pin: Any,
+                 readonly: bool = False) -> ViewExporter:
+    """A ViewExporter (kernel code only: the key is private to this module)."""
+    return ViewExporter(address, size, token, pin, readonly, key=_EXPORTER_KEY)
 
 
 def pin_object(heap: CoreHeap, obj_id: int) -> Any:
@@ -129,7 +146,7 @@ def pin_object(heap: CoreHeap, obj_id: int) -> Any:
 def make_exporter(heap: CoreHeap, obj_id: int, size: int, token: Any,
                   readonly: bool = False) -> ViewExporter:
     address = int(_ffi_cast("uintptr_t", heap.ptr(obj_id)))
-    return ViewExporter(address, size, token, pin_object(heap, obj_id), readonly)
+    return new_exporter(address, size, token, pin_object(heap, obj_id), readonly)
 
 
 def layout_view(exporter: ViewExporter, layout: Layout, writable: bool = True) -> np.ndarray:
@@ -142,7 +159,7 @@ def layout_view(exporter: ViewExporter, layout: Layout, writable: bool = True) -
     return a
 
 
-class HeapObject:
+class HeapObject(Sealed):
     """What every shared-heap handle has: heap, id, layout, exporters."""
 
     __slots__ = ("__weakref__", "_heap", "_hp", "_id", "_layout", "_moved_to", "_ro", "_rw",
@@ -320,7 +337,7 @@ class RRef(HeapObject):
         self._heap.buffer(self._id, self._size)[offset : offset + len(data)] = data
 
 
-class Borrow:
+class Borrow(Sealed):
     """A call-scoped immutable view of an RRef lent across a proxy."""
 
     __slots__ = ("_lender", "_live", "_ro", "_target")

@@ -26,13 +26,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import errors as errors_module
 from .._core import lib
-from ..errors import DomainError, DomainUnwind, ExchangeError, HeapError, InjectedPanic, RpcError
+from ..errors import (
+    DomainError,
+    DomainUnwind,
+    ExchangeError,
+    HeapError,
+    InjectedPanic,
+    RpcError,
+    describe_exception,
+)
 from ..heap.rref import Borrow, HeapObject, RRef
 from ..kernel.context import ThreadState
 from ..kernel.unwind import cancel_pending
 from .types import TypeSpec, check_value
 
+_args_of = BaseException.__dict__["args"].__get__
 RUNNING = "running"
 ALIVE = ("running", "loading")  # a caller in its init() may call the capabilities it got
 _rl_borrow = lib.rl_borrow
@@ -59,18 +69,20 @@ def failed(ts: ThreadState, callee: Any, caller: Any, exc: BaseException) -> Bas
             return exc  # unwinding a domain below us: keep going
         if ts.unwind_target is callee:
             ts.unwind_target = None
+        if callee.crash is not None:  # the thread has left the crashed domain
+            callee.crash.left_threads += 1
         error: BaseException = RpcError(callee.name, callee.state_reason())
     elif callee.state == RUNNING and _is_error_value(exc):
-        error = type(exc)(str(exc))  # message only: no traceback into the callee's frames
+        error = _error_value_copy(exc)
     else:
         if ts.unwind_target is callee:  # left by another exception: drop the pending unwind
             ts.unwind_target = None
             cancel_pending()
         if callee.state == RUNNING:
             callee.kernel.crash(callee, exc)
-            error = RpcError(callee.name, "panicked", exc)
+            error = _panic_error(callee, caller, "panicked", exc)
         else:
-            error = RpcError(callee.name, callee.state_reason(), exc)
+            error = _panic_error(callee, caller, callee.state_reason(), exc)
     if caller.state not in ALIVE:
         return _unwind_caller(ts, caller)
     return error
@@ -97,9 +109,33 @@ def after_gated(ts: ThreadState, callee: Any, caller: Any, loans: tuple[Borrow, 
     raise RpcError(callee.name, callee.state_reason())
 
 
+_ERROR_VALUES = frozenset(
+    c for c in vars(errors_module).values()
+    if isinstance(c, type) and issubclass(c, DomainError))
+
+
 def _is_error_value(exc: BaseException) -> bool:
-    """A DomainError class of RedLeaf Lab's own (a domain cannot smuggle its classes)."""
-    return isinstance(exc, DomainError) and type(exc).__module__ == DomainError.__module__
+    """Exactly one of RedLeaf Lab's own DomainError classes (by identity: a domain's class
+    that claims `__module__ = "redleaf_lab.errors"` is not one)."""
+    return type(exc) in _ERROR_VALUES
+
+
+def _error_value_copy(exc: BaseException) -> BaseException:
+    """A fresh instance for the caller: the message only (no traceback into the callee,
+    and no argument objects of the callee's), built without running the callee's code."""
+    args = _args_of(exc)
+    if all(type(a) in (str, int, float, bool) for a in args):
+        return type(exc)(*args)
+    return type(exc)(describe_exception(exc))
+
+
+def _panic_error(callee: Any, caller: Any, reason: str, exc: BaseException) -> RpcError:
+    """RpcError for a panic. The root context (a test, a notebook) keeps the original
+    exception for debugging; a domain gets its description only: holding the callee's
+    exception object would let it run the callee's methods as itself."""
+    if caller.id == 1:
+        return RpcError(callee.name, reason, exc)
+    return RpcError(callee.name, reason, None, detail=describe_exception(exc))
 
 
 def returning(ts: ThreadState, caller: Any) -> None:
@@ -127,7 +163,7 @@ def late_panic(callee: Any, caller: Any, exc: BaseException) -> BaseException:
         from ..kernel.context import thread_state
 
         return _unwind_caller(thread_state(), caller)
-    return RpcError(callee.name, "panicked", exc)
+    return _panic_error(callee, caller, "panicked", exc)
 
 
 def bad_arg(value: Any, spec: TypeSpec, where: str) -> Any:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import InterfaceError
+from ..sealed import Sealed
 from .types import TypeSpec, classify
 
 
@@ -45,7 +46,7 @@ class MethodSpec:
         return f"{self.name}({args}) -> {self.result.text}"
 
 
-class Interface:
+class Interface(Sealed):
     """Base class of every cross-domain interface."""
 
     __methods__: ClassVar[dict[str, MethodSpec]] = {}

@@ -35,20 +35,24 @@ from ..heap.rref import RRef
 from ..heap.slots import _SlotContainer
 from ..kernel import unwind
 from ..kernel.context import local_holder
+from ..sealed import Sealed
 from . import calls
 from .interface import Interface, MethodSpec
 from .types import TypeSpec
 
 
-class ProxyBase:
-    """Base class of generated proxies; `interface` and `domain` are class attributes."""
+class ProxyBase(Sealed):
+    """Base class of generated proxies. `interface` is a class attribute; the callee
+    incarnation `_domain` and `_release_impl` are private class attributes: domain code
+    reaches private names only on its own objects (kernel.safety.receiver), so a
+    capability exposes its interface and nothing else."""
 
     __slots__ = ()
     interface: type[Interface]
-    domain: Any
+    _domain: Any
 
     def __repr__(self) -> str:
-        return f"<proxy {self.interface.__name__} -> {self.domain.name}#{self.domain.id}>"
+        return f"<proxy {self.interface.__name__} -> {self._domain.name}#{self._domain.id}>"
 
 
 _SOURCE_CACHE: dict[type, tuple[str, Any]] = {}
@@ -104,9 +108,10 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
     out.append("        d.calls += 1")
     out.append("        stack = _local.stack")
     out.append("        caller = stack[-1]")
-    if slow:
-        out.append("        if caller.gate is not None:")
-        out.append("            _entering(_local.ts, caller)")
+    # A caller whose gate is closed may be dead (a thread that swallowed its unwind):
+    # it may not start a call; `_entering` re-raises its DomainUnwind.
+    out.append("        if caller.gate is not None:")
+    out.append("            _entering(_local.ts, caller)")
     out.append("        cid = caller.id")
     call_args = list(args)
     for a in loans:
@@ -283,7 +288,7 @@ def _compiled(iface: type[Interface]) -> tuple[str, Any]:
     for m in methods:
         lines.append(f"    _m_{m.name} = _impl.{m.name}")
     names = [f"_m_{m.name}" for m in methods]
-    lines += ["", "    def _release_impl():",
+    lines += ["", "    def _release():",
               "        # the incarnation is dead: drop its state (and the heap memory its views pin)"]
     lines += [f"        nonlocal {', '.join(names)}",
               f"        {' = '.join(names)} = _gone"] if names else ["        pass"]
@@ -291,8 +296,8 @@ def _compiled(iface: type[Interface]) -> tuple[str, Any]:
     lines.append(f"    class {iface.__name__}Proxy(_ProxyBase):")
     lines.append("        __slots__ = ()")
     lines.append("        interface = _iface")
-    lines.append("        domain = _d")
-    lines.append("        release_impl = staticmethod(_release_impl)")
+    lines.append("        _domain = _d")
+    lines.append("        _release_impl = staticmethod(_release)")
     lines.append("")
     for m in methods:
         for slow in (False, True):

@@ -182,9 +182,9 @@ class ShadowBase(ProxyBase):
             self._kernel.events.emit("shadow-rescue", self._name, requests=rescued)
         return rescued
 
-    @property
-    def domain(self) -> Any:
-        """The current incarnation of the shadowed domain."""
+    def _current(self) -> Any:
+        """The current incarnation of the shadowed domain (kernel-side only: a domain
+        holding the shadow never reaches the kernel's Domain objects)."""
         return self._kernel.domain(self._name)
 
     @property
@@ -196,14 +196,14 @@ class ShadowBase(ProxyBase):
         return self._policy
 
     def __repr__(self) -> str:
-        d = self.domain
+        d = self._current()
         return f"<shadow {self.interface.__name__} -> {d.name}#{d.id} ({d.state})>"
 
     # -- recovery --------------------------------------------------------------------
     def _recover(self, proxy: Any, recovery: MethodRecovery, args: tuple[Any, ...], kept: Any,
                  error: RpcError) -> Any:
         """Restart, rebuild, retry until a call succeeds or the policy gives up."""
-        failed = proxy.domain
+        failed = proxy._domain
         crash = failed.crash
         crashed_ns = crash.ts_ns if crash is not None else time.monotonic_ns()
         attempt = 0
@@ -224,7 +224,7 @@ class ShadowBase(ProxyBase):
             try:
                 result = getattr(proxy, recovery.name)(*args)
             except RpcError as again:
-                error, failed = again, proxy.domain
+                error, failed = again, proxy._domain
                 continue  # (the next retry runs outside this handler: no exception chaining)
             elapsed = time.monotonic_ns() - crashed_ns
             stats = self.shadow_stats
@@ -316,7 +316,7 @@ def _shadow_source(iface: type[Interface], recoveries: dict[str, MethodRecovery]
 def shadow_class(iface: type[Interface]) -> type[ShadowBase]:
     """Generate the shadow class of `iface` with the recovery rules registered now."""
     recoveries = {name: recovery_for(iface, m) for name, m in iface.__methods__.items()}
-    clash = sorted(set(iface.__methods__) & {"domain", "shadow_name", "shadow_policy",
+    clash = sorted(set(iface.__methods__) & {"shadow_name", "shadow_policy",
                                               "shadow_stats"})
     if clash:
         raise ValueError(f"{iface.__name__}: method name(s) {clash} clash with the shadow's own")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExchangeError, InterfaceError
+from ..errors import ExchangeError, InterfaceError, safe_repr, type_name
 from ..heap.containers import RRefArray, RRefDeque
 from ..heap.layout import Layout
 from ..heap.rref import RRef
@@ -128,21 +128,23 @@ def check_value(value: Any, spec: TypeSpec, where: str) -> Any:
         t = type(value)
         if t is spec.py_type:
             return value
-        if spec.py_type is int and isinstance(value, (np.integer, bool)):
+        # Coerce only numpy's own scalar types, by exact type: int() of a subclass would
+        # run its __int__/__index__ (a domain's code) in the caller's context.
+        if spec.py_type is int and (t is bool or t in _NUMPY_INTS):
             return int(value)
-        if spec.py_type is float and isinstance(value, (int, np.floating, np.integer)):
+        if spec.py_type is float and (t is int or t in _NUMPY_INTS or t in _NUMPY_FLOATS):
             return float(value)
-        raise ExchangeError(f"{where}: expected {spec.text}, got {t.__name__} {_short(value)}")
+        raise ExchangeError(f"{where}: expected {spec.text}, got {type_name(value)} {_short(value)}")
     if kind == "none":
         if value is not None:
-            raise ExchangeError(f"{where}: expected None, got {type(value).__name__}")
+            raise ExchangeError(f"{where}: expected None, got {type_name(value)}")
         return None
     if kind == "optional":
         return None if value is None else check_value(value, spec.items[0], where)
     if kind == "tuple":
         if type(value) is not tuple:
             raise ExchangeError(
-                f"{where}: expected {spec.text}, got {type(value).__name__} {_short(value)}"
+                f"{where}: expected {spec.text}, got {type_name(value)} {_short(value)}"
                 + (" (lists are mutable: pass a tuple)" if isinstance(value, list) else "")
             )
         if spec.variadic:
@@ -170,5 +172,8 @@ def check_value(value: Any, spec: TypeSpec, where: str) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return safe_repr(value)
+
+
+_NUMPY_INTS = frozenset(np.dtype(c).type for c in "bBhHiIlLqQ")
+_NUMPY_FLOATS = frozenset(np.dtype(c).type for c in "efdg")

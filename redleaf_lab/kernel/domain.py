@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DomainUnwind, RpcError
+from ..errors import DomainUnwind, RpcError, describe_exception
+from ..sealed import Sealed
 from .context import thread_state
 
 if TYPE_CHECKING:
@@ -55,14 +56,27 @@ class CrashInfo:
     reclaimed_objects: int = 0
     reclaimed_bytes: int = 0
     deferred_objects: int = 0
-    unwound_threads: int = 0
+    unwound_threads: int = 0  # threads told to unwind (an asynchronous DomainUnwind each)
+    left_threads: int = 0  # threads that actually left: the unwind reached their entry
 
     @classmethod
     def of(cls, reason: str, error: BaseException | None) -> CrashInfo:
+        """Record a crash. The text is built without running the domain's code: the
+        exception (and its causes) are described from their arguments, not `str()`,
+        because this runs in the caller's context (errors.describe_exception)."""
         if error is None:
             return cls(time.monotonic_ns(), reason)
-        text = "".join(traceback.format_exception(error))
-        return cls(time.monotonic_ns(), reason, f"{type(error).__name__}: {error}", text)
+        parts: list[str] = []
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen and len(parts) < 8:
+            seen.add(id(current))
+            tb = "".join(traceback.format_tb(current.__traceback__))
+            parts.insert(0, f"Traceback (most recent call last):\n{tb}"
+                            f"{describe_exception(current)}\n")
+            current = current.__cause__ or current.__context__
+        text = "\nThe above exception led to the following:\n\n".join(parts)
+        return cls(time.monotonic_ns(), reason, describe_exception(error), text)
 
 
 @dataclass
@@ -128,7 +142,7 @@ class Domain:
         return f"<domain {self.name}#{self.id} {self.state}>"
 
 
-class DomainContext:
+class DomainContext(Sealed):
     """What a domain gets from the kernel: identity, logging, waits, threads."""
 
     def __init__(self, domain: Domain) -> None:
@@ -146,14 +160,23 @@ class DomainContext:
     def incarnation(self) -> int:
         return self._domain.incarnation
 
+    def _alive(self) -> None:
+        """A dead incarnation's thread (one that swallowed its unwind) gets it again at
+        every kernel service it asks for."""
+        if self._domain.state not in ("running", "loading"):
+            raise DomainUnwind(f"unwinding {self._domain.name}")
+
     def log(self, message: str, **data: Any) -> None:
         """Emit a `log` event from this domain."""
+        self._alive()
         self._domain.kernel.events.emit("log", self._domain.name, message=message, **data)
 
     def sleep(self, seconds: float) -> None:
         """Sleep in short slices so an unwinding can interrupt the wait."""
+        self._alive()
         deadline = time.monotonic() + seconds
         while True:
+            self._alive()
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -163,6 +186,7 @@ class DomainContext:
         """Wait for a kernel-provided Event in bounded slices (unwindable)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not event.wait(0.005):
+            self._alive()
             if deadline is not None and time.monotonic() >= deadline:
                 return False
         return True
@@ -177,6 +201,7 @@ class DomainContext:
 
     def spawn(self, target: Callable[..., Any], *args: Any, name: str | None = None) -> Any:
         """Start a thread that executes inside this domain; tracked by the kernel."""
+        self._alive()
         return self._domain.kernel._spawn(self._domain, target, args, name)
 
     def stopping(self) -> bool:
@@ -184,7 +209,7 @@ class DomainContext:
         return self._domain.state != RUNNING
 
 
-class _BoundedLock:
+class _BoundedLock(Sealed):
     """A mutex for domain code: waits in 5 ms slices so unwinding can interrupt it."""
 
     def __init__(self) -> None:
@@ -217,6 +242,8 @@ def run_domain_thread(domain: Domain, target: Callable[..., Any], args: tuple[An
         target(*args)
     except DomainUnwind:
         outcome = "unwound"
+        if domain.crash is not None:
+            domain.crash.left_threads += 1
     except BaseException as exc:  # an uncaught exception in a domain thread is a panic
         outcome = "panicked"
         if domain.state == RUNNING:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._core.heap import CoreHeap
-from ..errors import DomainLoadError, InjectedPanic, RpcError, SafetyError
+from ..errors import DomainLoadError, InjectedPanic, RpcError, SafetyError, describe_exception
 from ..heap import rref as rref_module
 from ..idl.interface import Interface
 from ..idl.proxy import ProxyBase, make_proxy
@@ -214,7 +214,7 @@ class Kernel:
         info = domain.crash
         try:
             self.events.emit("crash", domain.name, id=domain.id, reason=reason,
-                             error=f"{type(error).__name__}: {error}" if error else None)
+                             error=describe_exception(error) if error else None)
             self._quiesce_devices(domain)
             info.unwound_threads = self._unwind_threads(domain)
         finally:
@@ -467,7 +467,7 @@ def release_state(domain: Domain) -> None:
     the proxy's bindings to it. Handles it kept become garbage, so the heap memory their
     views pin returns to the arena (the objects themselves were reclaimed already)."""
     domain.impl = None
-    release = getattr(domain.proxy, "release_impl", None)
+    release = getattr(domain.proxy, "_release_impl", None)
     if release is not None:
         release()
 

@@ -173,6 +173,9 @@ class _DomainNamespace:
             receiver.STRANGER: ClassPolicy.stranger,
             receiver.CLASS_OK: self.classes.class_ok,
             receiver.SAFE_FORMAT: safe_format_attr,
+            receiver.STORE_ATTR: self.classes.store_attr,
+            receiver.AUG_ATTR: self.classes.aug_attr,
+            receiver.DEL_ATTR: self.classes.del_attr,
         }
 
     def local_module(self, name: str) -> types.ModuleType:

@@ -7,7 +7,7 @@ ran with the caller's identity."""
 from __future__ import annotations
 
 from redleaf_lab.errors import ExchangeError, SafetyError
-from tests.security.harness import Attempt, Contained, Runtime
+from tests.security.harness import Attempt, Load, Runtime
 from tests.security.snippets import WHO, src
 
 REFUSED = Runtime(SafetyError)
@@ -146,7 +146,7 @@ ATTEMPTS = [
             cycle = [gen]
             cycle.append(cycle)
             return 1
-        """), "call", Contained()),
+        """), "call", Load("generator")),
     Attempt("callee_forged_capability_subclass_of_proxy", src("""
         from redleaf_lab.interfaces.checksum import Checksum
 
@@ -190,5 +190,5 @@ ATTEMPTS = [
             h.victim.use_checksum(h.echo)
             h.victim.put(5, RRef.new(Block))
             return 1
-        """), "call", Runtime(AttributeError)),
+        """), "call", Runtime(SafetyError, "only classes the domain made itself may be changed", rule="attribute")),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redleaf_lab.errors import StaleRefError
+from redleaf_lab.errors import SafetyError, StaleRefError
 from tests.security.harness import Attempt, Runtime
 from tests.security.snippets import src
 
@@ -87,13 +87,13 @@ ATTEMPTS = [
         def attack(h):
             h.kept[0].layout.size = 1 << 16
             return 1
-        """), "call", NO_ATTR),
+        """), "call", Runtime(SafetyError, "it is a trusted object", rule="attribute")),
     Attempt("cap_api_layout_dtype_swapped_at_load", src("""
         import numpy as np
         from redleaf_lab.api import Block
 
         Block.dtype = np.dtype((np.uint8, 8))
-        """), "load", NO_ATTR),
+        """), "load", Runtime(SafetyError, "it is a trusted object", rule="attribute")),
     Attempt("cap_api_rref_method_replaced", src("""
         from redleaf_lab.api import RRef
 
@@ -101,12 +101,12 @@ ATTEMPTS = [
         def attack(h):
             RRef.drop = RRef.owner
             return 1
-        """), "call", Runtime(TypeError)),
+        """), "call", Runtime(SafetyError, "only classes the domain made itself may be changed", rule="attribute")),
     Attempt("cap_device_class_method_replaced", src("""
         def attack(h):
             setattr(type(h.store), "snapshot", None)
             return 1
-        """), "call", Runtime(TypeError)),
+        """), "call", Runtime(SafetyError, "only classes the domain made itself may be changed", rule="attribute")),
     Attempt("cap_borrow_read_after_the_call", src("""
         def attack(h):
             return int(h.kept[1].tobytes()[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redleaf_lab.errors import SafetyError
+from redleaf_lab.errors import ExchangeError, SafetyError
 from tests.security.harness import Attempt, Load, Runtime
 from tests.security.snippets import src
 
@@ -206,7 +206,7 @@ ATTEMPTS = [
         def attack(h):
             HOLD.append(h)
             return Odd()
-        """), "call", REFUSED),
+        """), "call", Runtime(ExchangeError, "got Odd <Odd object>")),
     Attempt("cls_init_subclass_of_interface_evaluates_annotation", src("""
         from redleaf_lab.interfaces.bench import Interface
 
@@ -253,7 +253,7 @@ ATTEMPTS = [
             Liar = type("Liar", (), {"__class__": property(lambda self: np.int64),
                                      "__int__": evil_int})
             return Liar()
-        """), "call", REFUSED),
+        """), "call", Runtime(SafetyError, "__class__", rule="class")),
     Attempt("cls_class_getitem_hook_runs_for_rref_alias", src("""
         from redleaf_lab.api import RRef
 

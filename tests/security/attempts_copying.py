@@ -150,5 +150,5 @@ ATTEMPTS = [
             h.victim.put(5, block)
             ghost[:] = 0x66
             return 1
-        """), "call", REFUSED),
+        """), "call", Runtime(AttributeError, "token")),
 ]

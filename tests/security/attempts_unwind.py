@@ -95,7 +95,7 @@ ATTEMPTS = [
                 wait_for_crash(h)
             h.victim.delete(0)
             return 1
-        """), "unwind", Unwound()),
+        """), "load", Load("generator")),
     Attempt("unwind_exitstack_push_swallows", src(WAIT, """
         import contextlib
 

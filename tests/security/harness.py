@@ -435,13 +435,15 @@ class Lab:
             return Outcome("load", exc)
         if attempt.where == "load":
             return Outcome("load", None, proxy)
-        proxy.take(RRef.new(Block, 7))
-        proxy.lend(self.lent)
         if attempt.where == "call":
-            try:
+            try:  # a refusal inside on_lend (an attack on the live borrow) counts too
+                proxy.take(RRef.new(Block, 7))
+                proxy.lend(self.lent)
                 return Outcome("call", None, proxy.attack())
             except Exception as exc:
                 return Outcome("call", exc)
+        proxy.take(RRef.new(Block, 7))
+        proxy.lend(self.lent)
         return self._run_unwind(proxy)
 
     def _run_unwind(self, proxy: Any) -> Outcome:

@@ -20,6 +20,8 @@ from redleaf_lab.errors import SafetyError
 
 from . import policy
 from .ast_scopes import _attribute_chain, _position, _scope_bindings
+from .ast_stores import StoreTargets
+from .generators import cleanup_violations
 from .messages import (
     _BUILTIN_HINTS,
     _DEVICE_MEMORY,
@@ -60,7 +62,7 @@ def _load_module(name: str) -> Any:
         return None
 
 
-class _Checker(ast.NodeVisitor):
+class _Checker(StoreTargets, ast.NodeVisitor):
     def __init__(self, tree: ast.Module, filename: str, allowed: Callable[[str], bool]) -> None:
         self.filename = filename
         self.allowed = allowed
@@ -250,6 +252,11 @@ class _Checker(ast.NodeVisitor):
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._check_binding(node, node.name, is_def=True)
+        for where, what in cleanup_violations(node, self.module_bound):
+            self.report(where, "generator", f"{what} refused: a generator or coroutine that "
+                        "is dropped unfinished is closed by the garbage collector in whatever "
+                        "domain collects it, and this cleanup code would run there; clean up "
+                        "in the code that drives the generator instead")
         if self._in_class_body():
             receiver, why = method_receiver(node)
             self.functions.append((True, receiver, why))

@@ -29,6 +29,8 @@ from __future__ import annotations
 import abc
 import builtins
 import enum
+import operator
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +49,7 @@ FORBIDDEN_CLASS_ATTRS: frozenset[str] = frozenset(
         "__array_ufunc__",
         "__array_wrap__",
         "__buffer__",
+        "__class__",
         "__del__",
         "__dlpack__",
         "__dlpack_device__",
@@ -76,7 +79,7 @@ def _subclassable_trusted() -> frozenset[type]:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     }
-    return frozenset(plain | set(CHECKED_FACTORIES))
+    return frozenset(plain | set(CHECKED_FACTORIES) | {errors.TrustedMeta})
 
 
 class ClassPolicy:
@@ -110,7 +113,7 @@ class ClassPolicy:
         if bad:
             raise _refuse(
                 f"{what} {name!r} refused: it defines {', '.join(bad)}; array and buffer "
-                "protocols reach raw memory, and finalizers "
+                "protocols reach raw memory, `__class__` lies to isinstance() and finalizers "
                 "run in another domain's context"
             )
         module = namespace.get("__module__")
@@ -152,6 +155,9 @@ class ClassPolicy:
             return cls
         raise TypeError("type() takes 1 or 3 arguments")
 
+    def type_builtin(self) -> SafeTypeBuiltin:
+        return SafeTypeBuiltin(self)
+
     def class_ok(self, cls: Any) -> bool:
         """The `cls` guard: a class this domain made, or one whose MRO holds nothing
         trusted (e.g. a subclass of ours being created: `__init_subclass__`)."""
@@ -160,6 +166,41 @@ class ClassPolicy:
         if not isinstance(cls, type):
             return False
         return not any(self.trusted(c) for c in cls.__mro__)
+
+    # -- attribute stores outside the receiver (safety.receiver rewrites them) ----
+    def check_store(self, obj: Any, name: str) -> None:
+        """May domain code set or delete `obj.<name>`? Raise SafetyError if not."""
+        if isinstance(obj, type):
+            if obj in self.own:
+                return
+            raise _refuse(
+                f"changing {name!r} of class {obj.__qualname__} refused: only classes the "
+                "domain made itself may be changed (library and kernel classes are shared "
+                "by every domain)", "attribute")
+        cls = _real_type(obj)
+        if cls in self.own:
+            return
+        if self.trusted(cls):
+            raise _refuse(
+                f"changing {name!r} of a {cls.__qualname__} refused: it is a trusted object "
+                "(a capability, a heap handle, a layout or a device), shared with the kernel",
+                "attribute")
+        if isinstance(obj, (types.FunctionType, types.MethodType, types.ModuleType)) and \
+                not str(getattr(obj, "__module__", "") or "").startswith(self.module_prefix):
+            raise _refuse(f"changing {name!r} of {obj!r} refused: it belongs to a library "
+                          "shared by every domain", "attribute")
+
+    def store_attr(self, obj: Any, name: str, value: Any) -> None:
+        self.check_store(obj, name)
+        setattr(obj, name, value)
+
+    def aug_attr(self, obj: Any, name: str, op: str, value: Any) -> None:
+        self.check_store(obj, name)
+        setattr(obj, name, getattr(operator, op)(getattr(obj, name), value))
+
+    def del_attr(self, obj: Any, name: str) -> None:
+        self.check_store(obj, name)
+        delattr(obj, name)
 
     @staticmethod
     def stranger(receiver: Any, where: str) -> None:
@@ -186,6 +227,45 @@ def _check_created(cls: type, what: str) -> None:
     bad = sorted(FORBIDDEN_CLASS_ATTRS & set(_real_type.__dict__["__dict__"].__get__(cls)))
     if bad:
         raise _refuse(f"{what} {cls.__qualname__!r} refused: it defines {', '.join(bad)}")
+
+
+class CheckedType(type):
+    """What `class M(type)` derives from in a domain: every class it makes is checked."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                **kw: Any) -> Any:
+        cls = super().__new__(mcls, name, bases, namespace, **kw)
+        _check_created(cls, "class")
+        return cls
+
+
+class SafeTypeBuiltin:
+    """The domain's `type`: `type(x)` is the real class of x (not for classes: that is a
+    metaclass), `type(name, bases, ns)` is checked, `isinstance(x, type)` and
+    `issubclass(c, type)` work, and `class M(type)` derives from `CheckedType`."""
+
+    __slots__ = ("_policy",)
+
+    def __init__(self, class_policy: ClassPolicy) -> None:
+        self._policy = class_policy
+
+    def __call__(self, *args: Any) -> Any:
+        return self._policy.safe_type(*args)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, _real_type)
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return issubclass(cls, _real_type)
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        return (CheckedType,)
+
+    def __repr__(self) -> str:
+        return "<class 'type'>"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise _refuse("copying `type` refused", "copy")
 
 
 class CheckedABCMeta(abc.ABCMeta):
@@ -231,5 +311,5 @@ class IntFlag(_CheckedEnumMixin, enum.IntFlag):
 for _checked in (Enum, IntEnum, StrEnum, Flag, IntFlag):
     _checked.__module__ = "enum"
 CHECKED_FACTORIES: tuple[type, ...] = (
-    CheckedABCMeta, _CheckedEnumMixin, Enum, IntEnum, StrEnum, Flag, IntFlag)
+    CheckedType, CheckedABCMeta, _CheckedEnumMixin, Enum, IntEnum, StrEnum, Flag, IntFlag)
 _SUBCLASSABLE = _subclassable_trusted()

@@ -36,6 +36,8 @@ _HOST = "reaches the host's files"
 _STRING_ATTRS = "reaches attributes by name, past the attribute checks"
 _META = "is a metaclass: it creates classes outside the checks; subclass the base class"
 _NUMPY_NAMES = frozenset({"byte_bounds", "loads", "dumps"})
+_NUMPY_STATE = frozenset({"seterr", "seterrcall", "set_printoptions", "setbufsize",
+                          "set_string_function", "seed", "set_state", "set_bit_generator"})
 
 REFUSED_NAMES: dict[str, dict[str, str]] = {
     "contextlib": {
@@ -192,6 +194,10 @@ def _refused_names(module_name: str) -> dict[str, str]:
         why = "is one of numpy's raw-memory or file corners"
         for name in policy.NUMPY_MODULE_ATTRS | policy.NUMPY_ANY_ATTRS | _NUMPY_NAMES:
             refused.setdefault(name, why)
+        for name in _NUMPY_STATE:
+            refused.setdefault(name, _PROCESS + " (numpy's error handling, printing or global "
+                               "random state); use np.errstate(), np.printoptions() or "
+                               "np.random.default_rng()")
     return refused
 
 

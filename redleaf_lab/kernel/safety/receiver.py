@@ -41,6 +41,15 @@ REAL_TYPE = "__rl_type__"
 STRANGER = "__rl_stranger__"
 CLASS_OK = "__rl_class_ok__"
 SAFE_FORMAT = "__rl_fmt__"
+STORE_ATTR = "__rl_setattr__"
+AUG_ATTR = "__rl_augattr__"
+DEL_ATTR = "__rl_delattr__"
+AUG_OPERATORS: dict[type[ast.operator], str] = {
+    ast.Add: "iadd", ast.Sub: "isub", ast.Mult: "imul", ast.MatMult: "imatmul",
+    ast.Div: "itruediv", ast.FloorDiv: "ifloordiv", ast.Mod: "imod", ast.Pow: "ipow",
+    ast.LShift: "ilshift", ast.RShift: "irshift", ast.BitOr: "ior", ast.BitXor: "ixor",
+    ast.BitAnd: "iand",
+}
 
 
 def _binds(sub: ast.AST, name: str) -> bool:
@@ -105,11 +114,17 @@ def _private(attr: str) -> bool:
 
 
 def _uses_privilege(func: ast.FunctionDef | ast.AsyncFunctionDef, receiver: str) -> bool:
+    """Does the method read a private attribute of its receiver (or of `super()`), or
+    store into any attribute of its receiver?"""
     for sub in ast.walk(func):
-        if isinstance(sub, ast.Attribute) and _private(sub.attr):
-            value = sub.value
-            if (isinstance(value, ast.Name) and value.id == receiver) or _is_zero_arg_super(value):
-                return True
+        if not isinstance(sub, ast.Attribute):
+            continue
+        value = sub.value
+        on_receiver = isinstance(value, ast.Name) and value.id == receiver
+        if _private(sub.attr) and (on_receiver or _is_zero_arg_super(value)):
+            return True
+        if on_receiver and not isinstance(sub.ctx, ast.Load):
+            return True
     return False
 
 
@@ -140,9 +155,88 @@ def _guard(func: ast.FunctionDef | ast.AsyncFunctionDef, receiver: str, where: s
 class _GuardInserter(ast.NodeTransformer):
     def __init__(self) -> None:
         self.classes: list[str] = []
+        # enclosing scopes, innermost last: ("class", None) or ("def", effective receiver)
+        self.scopes: list[tuple[str, str | None]] = []
+
+    # -- which name is a verified receiver here --------------------------------
+    def _receiver(self) -> str | None:
+        for kind, receiver in reversed(self.scopes):
+            if kind == "def":
+                return receiver
+        return None
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        in_class = bool(self.scopes) and self.scopes[-1][0] == "class"
+        receiver = method_receiver(node)[0] if in_class else self._receiver()
+        self.scopes.append(("def", receiver))
+        try:
+            self.generic_visit(node)
+        finally:
+            self.scopes.pop()
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._visit_function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._visit_function(node)
+
+    def _foreign_target(self, target: ast.expr) -> bool:
+        """An attribute store that is not on the verified receiver."""
+        if not isinstance(target, ast.Attribute):
+            return False
+        value = target.value
+        return not (isinstance(value, ast.Name) and value.id == self._receiver())
+
+    @staticmethod
+    def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.stmt:
+        call = ast.Expr(ast.Call(ast.Name(name, ast.Load()), args, []))
+        return ast.copy_location(call, like)
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        self.generic_visit(node)
+        if len(node.targets) == 1 and self._foreign_target(node.targets[0]):
+            target = node.targets[0]
+            assert isinstance(target, ast.Attribute)
+            return self._call(STORE_ATTR, [target.value, ast.Constant(target.attr), node.value],
+                              node)
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        self.generic_visit(node)
+        if node.value is not None and self._foreign_target(node.target):
+            target = node.target
+            assert isinstance(target, ast.Attribute)
+            return self._call(STORE_ATTR, [target.value, ast.Constant(target.attr), node.value],
+                              node)
+        return node
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        self.generic_visit(node)
+        if self._foreign_target(node.target):
+            target = node.target
+            assert isinstance(target, ast.Attribute)
+            op = ast.Constant(AUG_OPERATORS[type(node.op)])
+            return self._call(AUG_ATTR, [target.value, ast.Constant(target.attr), op, node.value],
+                              node)
+        return node
+
+    def visit_Delete(self, node: ast.Delete) -> ast.AST | list[ast.stmt]:
+        self.generic_visit(node)
+        if not any(self._foreign_target(t) for t in node.targets):
+            return node
+        out: list[ast.stmt] = []
+        for target in node.targets:
+            if self._foreign_target(target):
+                assert isinstance(target, ast.Attribute)
+                out.append(self._call(DEL_ATTR, [target.value, ast.Constant(target.attr)], node))
+            else:
+                out.append(ast.copy_location(ast.Delete([target]), node))
+        return out
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         self.classes.append(node.name)
+        self.scopes.append(("class", None))
         try:
             for item in node.body:
                 if isinstance(item, _FUNCTIONS):
@@ -161,6 +255,7 @@ class _GuardInserter(ast.NodeTransformer):
             self.generic_visit(node)
         finally:
             self.classes.pop()
+            self.scopes.pop()
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:

@@ -182,7 +182,23 @@ def safe_builtins(
     table["delattr"] = _safe_delattr
     if classes is not None:
         table["__build_class__"] = classes.build_class
-        table["type"] = classes.safe_type
+        table["type"] = classes.type_builtin()
+        checked = classes
+
+        def setattr_(obj: Any, name: str, value: Any) -> None:
+            _check_runtime_store(obj, name)
+            checked.check_store(obj, name)
+            _real_setattr(obj, name, value)
+
+        def delattr_(obj: Any, name: str) -> None:
+            _check_runtime_store(obj, name)
+            checked.check_store(obj, name)
+            _real_delattr(obj, name)
+
+        setattr_.__name__ = setattr_.__qualname__ = "setattr"
+        delattr_.__name__ = delattr_.__qualname__ = "delattr"
+        table["setattr"] = setattr_
+        table["delattr"] = delattr_
     return table
 
 
