@@ -18,6 +18,10 @@ read), does the I/O with one store gather or scatter, and puts the batch onto
 Errors: a bad block number is reported as InvalidRequest (an error value: it
 crosses the proxy and the driver keeps running), checked before any data moves.
 In `submit_and_poll` the deques were moved in, so the caller loses that batch.
+
+Concurrency: any number of callers at once (the BDev contract). A call keeps all its
+state in locals and in the requests it was handed; the store copies distinct blocks
+independently. The three counters are statistics, incremented without a lock.
 """
 
 import numpy as np

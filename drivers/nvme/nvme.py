@@ -24,13 +24,27 @@ Ownership: queue memory comes from device.dma_alloc and is owned by this domain,
 crash reclaims it (after the kernel quiesces the device). Request buffers are owned by
 the driver only between take_batch and put_batch, as a handle-free batch: a crash in
 between reclaims them with the rest of the domain's heap (a shadow first rescues them
-and re-submits them). Not thread safe: one caller at a time (queue pairs are used round-robin).
+and re-submits them).
+
+Concurrency: any number of threads may call the driver at once (NVMe Base 1.4 §1.4,
+§7.2: a host gives each CPU or thread its own queue pair). A call claims a queue pair
+for its whole submit-and-reap by taking the pair's lock (`_claim`): the first idle
+pair; else, under the pick lock, a new pair while the controller granted more (Set
+Features, Number of Queues, §5.21.1.7; Create I/O CQ/SQ, §5.3, §5.4); else it waits
+for a busy one, which it then shares. So a pair's tail, head, phase, scratch and PRP
+list pages have one user at a time, and calls on different pairs run in parallel
+(the threaded model's device thread serves all pairs). The counters live on the pairs,
+updated by the call holding the pair. All waits are bounded, made from Python (so a
+crash unwinds waiting callers), and end once the incarnation is dead (locks.py, and
+the completion waits in queues.py). Two pairs are created at init; more
+only under concurrency, at most `max_queues` (8), each with its own DMA memory.
 """
 
 import numpy as np
 
 from redleaf_lab.api import BLOCK_SIZE, InvalidRequest
 
+from .locks import DomainLock
 from .queues import QueuePair
 from .regs import (
     ACQ,
@@ -58,14 +72,23 @@ ADMIN_ENTRIES = 32
 
 
 class NvmeDriver:
-    def __init__(self, ctx, device, queues: int = 2, depth: int = 256) -> None:
+    def __init__(self, ctx, device, queues: int = 2, max_queues: int = 8,
+                 depth: int = 256) -> None:
         self._ctx = ctx
         self._dev = device
-        self._reads = 0
-        self._writes = 0
-        self._batches = 0
+        # guards the creation of pairs (and so the admin queue), _next_shared, _empty
+        self._pick_lock = DomainLock(self._dead, "nvme pick lock")
+        self._empty = 0  # submit_and_poll calls that took no request
         self._next_qp = 0
-        self._init_controller(queues, depth)
+        self._next_shared = 0
+        self._ready = False
+        self._init_controller(queues, max(queues, max_queues), depth)
+        self._ready = True
+
+    def _dead(self) -> bool:
+        """True once this incarnation, initialized, no longer runs (crashed or stopped):
+        its device was reset, so waits end (locks.py, QueuePair.check)."""
+        return self._ready and self._ctx.stopping()
 
     # -- initialization (§7.6.1) ---------------------------------------------------------
     def _wait_ready(self, want: int, timeout: float) -> None:
@@ -82,7 +105,7 @@ class NvmeDriver:
                 raise NvmeError(f"CSTS.RDY did not become {want} within {timeout} s")
             time.sleep(0)
 
-    def _init_controller(self, queues: int, depth: int) -> None:
+    def _init_controller(self, queues: int, max_queues: int, depth: int) -> None:
         dev = self._dev
         cap = dev.read64(CAP)  # §3.1.1: MQES 15:0 (0-based), TO 31:24, DSTRD 35:32
         self.mqes = cap & 0xFFFF
@@ -94,7 +117,7 @@ class NvmeDriver:
         dev.write32(CC, 0)
         self._wait_ready(0, timeout)
         # §7.6.1 step 3: admin queues (§3.1.8 AQA 0-based sizes, §3.1.9 ASQ, §3.1.10 ACQ)
-        self._admin = QueuePair(dev, 0, ADMIN_ENTRIES, self.stride)
+        self._admin = QueuePair(dev, 0, ADMIN_ENTRIES, self.stride, None, self._dead)
         dev.write32(AQA, ((ADMIN_ENTRIES - 1) << 16) | (ADMIN_ENTRIES - 1))
         dev.write64(ASQ, self._admin.sq_mem.iova)
         dev.write64(ACQ, self._admin.cq_mem.iova)
@@ -124,20 +147,29 @@ class NvmeDriver:
         if (lbaf >> 16) & 0xFF != 12:
             raise NvmeError(f"namespace {self.nsid} does not use 4096-byte blocks")
         dev.dma_free(ident.handle)
-        # §7.6.1 step 7: Set Features, Number of Queues (§5.21.1.7); 0-based both halves
+        # §7.6.1 step 7: Set Features, Number of Queues (§5.21.1.7); 0-based both halves.
+        # Ask for max_queues; the controller may grant fewer (NSQA/NCQA in DW0)
         got = self._admin.command(SET_FEATURES, cdw10=FEATURE_NUM_QUEUES,
-                                  cdw11=((queues - 1) << 16) | (queues - 1))
-        queues = min(queues, (got & 0xFFFF) + 1, (got >> 16) + 1)
-        # §7.6.1 step 8: Create I/O CQ (§5.3), then Create I/O SQ (§5.4), per pair
-        size = min(depth, self.mqes + 1)
+                                  cdw11=((max_queues - 1) << 16) | (max_queues - 1))
+        self.max_pairs = min(max_queues, (got & 0xFFFF) + 1, (got >> 16) + 1)
+        # §7.6.1 step 8: I/O queue pairs; more are created under concurrency (_claim)
+        self._depth = min(depth, self.mqes + 1)
         self._pairs = []
-        for qid in range(1, queues + 1):
-            qp = QueuePair(dev, qid, size, self.stride)
-            self._admin.command(CREATE_CQ, prp1=qp.cq_mem.iova,
-                                cdw10=((size - 1) << 16) | qid, cdw11=1)  # PC = 1, no IRQ
-            self._admin.command(CREATE_SQ, prp1=qp.sq_mem.iova,
-                                cdw10=((size - 1) << 16) | qid, cdw11=(qid << 16) | 1)
-            self._pairs.append(qp)
+        for _ in range(min(queues, self.max_pairs)):
+            self._create_pair()
+
+    def _create_pair(self) -> QueuePair:
+        """Create I/O CQ (§5.3), then Create I/O SQ (§5.4) for the next queue ID. Init,
+        or `_claim_slow` under the pick lock: the admin queue has one user at a time."""
+        qid, size = len(self._pairs) + 1, self._depth
+        qp = QueuePair(self._dev, qid, size, self.stride, DomainLock(self._dead, f"queue {qid}"),
+                       self._dead)
+        self._admin.command(CREATE_CQ, prp1=qp.cq_mem.iova,
+                            cdw10=((size - 1) << 16) | qid, cdw11=1)  # PC = 1, no IRQ
+        self._admin.command(CREATE_SQ, prp1=qp.sq_mem.iova,
+                            cdw10=((size - 1) << 16) | qid, cdw11=(qid << 16) | 1)
+        self._pairs.append(qp)
+        return qp
 
     # -- identification ------------------------------------------------------------------
     def identify(self) -> tuple:
@@ -157,20 +189,60 @@ class NvmeDriver:
                              f"range: the device has {self.blocks} blocks "
                              f"(0..{self.blocks - 1})")
 
-    def _io(self, opcode: int, blocks, iovas) -> None:
+    # -- queue pairs for concurrent callers ---------------------------------------------
+    def _claim(self) -> QueuePair:
+        """A queue pair for one call, its lock held: the first idle pair from a rotating
+        start (taking a pair's lock is the claim: no lock around the search), else
+        `_claim_slow`."""
+        pairs = self._pairs
+        n = len(pairs)
+        first = self._next_qp % n  # a hint: a lost update between threads does no harm
+        self._next_qp = first + 1
+        for k in range(n):
+            qp = pairs[(first + k) % n]
+            if qp.lock.try_acquire():
+                return qp
+        return self._claim_slow()
+
+    def _claim_slow(self) -> QueuePair:
+        """Every pair is busy: under the pick lock, create a pair while the controller
+        granted more (§5.21.1.7), else wait for a busy one (round-robin), shared."""
+        with self._pick_lock:
+            for qp in self._pairs:  # one may have become idle, or been created meanwhile
+                if qp.lock.try_acquire():
+                    return qp
+            if len(self._pairs) < self.max_pairs:
+                qp = self._create_pair()
+                qp.lock.acquire()  # new, so free: no wait
+                return qp
+            qp = self._pairs[self._next_shared % len(self._pairs)]
+            self._next_shared += 1
+        qp.lock.acquire()  # a bounded wait, outside the pick lock
+        return qp
+
+    def _io(self, opcode: int, blocks, iovas, batches: int = 0) -> None:
+        """Do the I/O on a claimed queue pair (see Concurrency); count it on the pair."""
+        qp = self._claim()
+        try:
+            self._io_on(qp, opcode, blocks, iovas)
+            if opcode == READ:
+                qp.reads += len(blocks)
+            else:
+                qp.writes += len(blocks)
+            qp.batches += batches
+        finally:
+            qp.lock.release()
+
+    def _io_on(self, qp: QueuePair, opcode: int, blocks, iovas) -> None:
         """Submit and complete the requests, a queue-full chunk at a time: one command per
         block, or, where blocks are consecutive, one command per run (request merging:
         looked for when the batch starts or ends with a run, so a random batch pays two
         scalar compares)."""
         n = len(blocks)
-        if n == 0:
-            return
         # every request buffer has the same layout, which the heap places on a page
         # boundary (objects of >= 4 KiB), so checking one checks all
         if int(iovas[0]) & 0xFFF:
             raise NvmeError("a request buffer is not 4096-aligned: cannot use it as PRP1")
-        qp = self._pairs[self._next_qp]
-        self._next_qp = (self._next_qp + 1) % len(self._pairs)
         breaks = None
         if n > 1 and (blocks[1] == blocks[0] + 1 or blocks[-1] == blocks[-2] + 1):
             # an end of the batch is a run: look for runs (a random batch skips this)
@@ -225,7 +297,6 @@ class NvmeDriver:
         blocks = np.array([block], dtype=np.int64)
         self._check_blocks(blocks)
         self._io(READ, blocks.astype(np.uint64), np.array([data.iova()], dtype=np.uint64))
-        self._reads += 1
         return data
 
     def write(self, block: int, data) -> None:
@@ -234,7 +305,6 @@ class NvmeDriver:
         blocks = np.array([block], dtype=np.int64)
         self._check_blocks(blocks)
         self._io(WRITE, blocks.astype(np.uint64), np.array([data.iova()], dtype=np.uint64))
-        self._writes += 1
 
     def submit_and_poll(self, submit, collect, write: bool):
         room = collect.capacity - len(collect)
@@ -248,20 +318,21 @@ class NvmeDriver:
             except InvalidRequest:
                 submit.put_batch(batch)
                 raise
-            self._io(WRITE if write else READ, blocks, iovas)
+            self._io(WRITE if write else READ, blocks, iovas, 1)
             collect.put_batch(batch, "data_len", BLOCK_SIZE)  # set and append: one call
-            if write:
-                self._writes += taken
-            else:
-                self._reads += taken
-        self._batches += 1
+        else:
+            with self._pick_lock:
+                self._empty += 1
         return (taken, submit, collect)
 
     def num_blocks(self) -> int:
         return self.blocks
 
     def stats(self) -> tuple:
-        return (self._reads, self._writes, self._batches)
+        """Counted per pair by the call holding it: exact under concurrent callers."""
+        pairs = self._pairs
+        return (sum(qp.reads for qp in pairs), sum(qp.writes for qp in pairs),
+                sum(qp.batches for qp in pairs) + self._empty)
 
 
 def _text(status: int) -> str:

@@ -12,7 +12,11 @@ one-entry form the admin queue uses.
 Ownership: the pair owns its two DMA buffers (allocated from the Device, so owned by
 the driver domain and reclaimed with it). Memory ordering: entries are written before
 the doorbell; the phase tag is read before the other completion fields.
-Not thread safe: one pair per thread.
+Locking: a pair is not thread safe by itself. `lock` (locks.DomainLock) is held by the
+one call using the pair's tail, head, phase, scratch, PRP lists and counters. The admin
+pair has no lock: the driver uses it during init and under its pick lock. Completion waits end
+with NvmeError on CSTS.CFS, on timeout, or once `stopping()` says the driver
+incarnation is dead (its device was reset: nothing more will complete).
 """
 
 import time
@@ -23,8 +27,11 @@ from .regs import CSTS, CSTS_CFS, NvmeError, status_text
 
 
 class QueuePair:
-    def __init__(self, device, qid: int, size: int, stride: int) -> None:
+    def __init__(self, device, qid: int, size: int, stride: int, lock, stopping) -> None:
         self.device = device
+        self.lock = lock
+        self.stopping = stopping
+        self.reads = self.writes = self.batches = 0  # blocks and calls, for stats()
         self.qid = qid
         self.size = size
         self.sq_mem = device.dma_alloc(size * 64)
@@ -210,27 +217,31 @@ class QueuePair:
         return status, dw0
 
     def await_all(self, done, timeout: float) -> None:
-        """Bounded wait for `done()` (completions posted out of order): CFS or timeout
-        raise, so a controller that never posts one cannot hang the driver."""
+        """Bounded wait for `done()` (completions posted out of order): see `check`, so a
+        controller that never posts one cannot hang the driver."""
         deadline = time.monotonic() + timeout
         while not done():
-            if self.device.read32(CSTS) & CSTS_CFS:
-                raise NvmeError(f"queue {self.qid}: controller fatal status (CSTS.CFS)")
-            if time.monotonic() > deadline:
-                raise NvmeError(f"queue {self.qid}: completions missing after {timeout} s")
+            self.check(deadline, timeout)
             time.sleep(0)
 
+    def check(self, deadline: float, timeout: float) -> None:
+        """Raise NvmeError if the wait must end: CSTS.CFS (§3.1.6), the timeout, or a dead
+        driver incarnation."""
+        if self.device.read32(CSTS) & CSTS_CFS:
+            raise NvmeError(f"queue {self.qid}: controller fatal status (CSTS.CFS)")
+        if time.monotonic() > deadline:
+            raise NvmeError(f"queue {self.qid}: no completion within {timeout} s")
+        if self.stopping():
+            raise NvmeError(f"queue {self.qid}: the driver incarnation stopped during a wait")
+
     def spin(self, cq32, last: int, want: int, timeout: float) -> None:
-        """Bounded wait from Python (so the kernel can unwind us): CFS or timeout raise."""
+        """Bounded wait from Python (so the kernel can unwind us); see `check`."""
         deadline = time.monotonic() + timeout
         spins = 0
         while (int(cq32[last, 3]) >> 16) & 1 != want:
             spins += 1
             if spins & 1023 == 0:
-                if self.device.read32(CSTS) & CSTS_CFS:
-                    raise NvmeError(f"queue {self.qid}: controller fatal status (CSTS.CFS)")
-                if time.monotonic() > deadline:
-                    raise NvmeError(f"queue {self.qid}: no completion within {timeout} s")
+                self.check(deadline, timeout)
                 time.sleep(0)
 
     def release(self) -> None:

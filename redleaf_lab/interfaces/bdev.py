@@ -18,6 +18,18 @@ Blocks are 4 KiB (`BLOCK_SIZE`). Ownership rules, as in RedLeaf:
 Errors: a block number outside the device is a caller bug that the driver
 reports by panicking; through a proxy the caller sees `RpcError` (whose
 `.original` is the driver's `ValueError`).
+
+Concurrency contract: any number of threads may call a BDev driver at once,
+directly or through one shadow (which does not serialize calls). Every request
+of a call is complete when the call returns: read data is in the caller's
+buffers and written data is on the device. Calls on distinct blocks do not
+affect each other; two calls in flight at once on the same block race, as on
+a real disk (one write wins; a read returns either version). `stats()` may be
+read at any time. How the drivers keep it: nvme gives each concurrent caller a
+queue pair of its own, up to what the controller grants, then shares pairs
+under a lock (drivers/nvme/nvme.py, tests/drivers/test_nvme_concurrency.py);
+membdev keeps no per-call state (each call copies its own requests to or from
+the store, which copies distinct blocks independently).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Echo: the interface `redleaf-lab bench calls` measures (RedLeaf's Table 1 calls)."""
+"""Echo: the interface `redleaf-lab bench calls` measures (RedLeaf's Table 1 calls).
+
+Concurrency contract: any number of callers at once; the echo domain keeps no state.
+"""
 
 from __future__ import annotations
 

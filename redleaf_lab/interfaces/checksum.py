@@ -1,4 +1,8 @@
-"""Checksum: a tiny service interface used by the first lab and the demo."""
+"""Checksum: a tiny service interface used by the first lab and the demo.
+
+Concurrency contract: any number of callers at once; `crc32` reads only the borrowed
+block (its call counter is a statistic).
+"""
 
 from __future__ import annotations
 

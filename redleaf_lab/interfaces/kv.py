@@ -3,6 +3,11 @@
 Values move into the store with `put` (zero copy: the block changes owner)
 and are copied out into a buffer the caller lends by moving it in `get`.
 Errors are values, as in RedLeaf: `get` returns (found, buffer).
+
+Concurrency contract: one caller at a time. The kvstore domain keeps its values and
+checksums in two dicts without a lock: two concurrent `put`s of one key could leave a
+value without its checksum (a later `get` panics) or drop an old value unfreed until
+the domain stops. Callers sharing a KV among threads serialize their calls.
 """
 
 from __future__ import annotations

@@ -41,6 +41,16 @@ packet of a deque with one call), `Forwarder` (ixy-fwd's loop).
 Errors: a frame length outside MIN_FRAME..MAX_FRAME in a TX batch is the caller's bug;
 the driver reports it as `InvalidRequest` (an error value: it crosses the proxy,
 the driver keeps running) before any descriptor changes.
+
+Concurrency contract: a Net driver keeps no lock, and a shadow does not serialize
+calls. At most one thread at a time may receive (`submit_and_poll(tx=False)`) and at
+most one may transmit (`tx=True`): ixgbe's RX ring and TX ring share no state, so one
+receiving and one transmitting thread may run at once, but two threads on one ring
+would corrupt its software tail. `stats()` must not be called by two threads at once
+(ixgbe sums clear-on-read counters without a lock); `link_status`, `mac_address`,
+`buffers_held` and `promiscuous` only read or set a register. nullnet holds no ring and
+would tolerate more, but callers code to the contract. A `NetApp` (fwd, pktgen) is
+driven by one thread at a time; `PacketPool` belongs to one thread.
 """
 
 from __future__ import annotations
