@@ -142,10 +142,18 @@ class NvmeDriver:
             raise NvmeError("the controller has no active namespace")
         self.nsid = int(active[0])
         self._admin.command(IDENTIFY, nsid=self.nsid, prp1=ident.iova, cdw10=0)  # §5.15.2.1
-        self.blocks = int(page[0:8].view(np.uint64)[0])  # NSZE
-        lbaf = int(page[128 + 4 * (page[26] & 0xF) : 132 + 4 * (page[26] & 0xF)].view(np.uint32)[0])
-        if (lbaf >> 16) & 0xFF != 12:
-            raise NvmeError(f"namespace {self.nsid} does not use 4096-byte blocks")
+        # FLBAS bits 3:0 select the LBA format in use; LBAF: MS 15:0, LBADS 23:16
+        fmt = int(page[26]) & 0xF
+        lbaf = int(page[128 + 4 * fmt : 132 + 4 * fmt].view(np.uint32)[0])
+        lbads, metadata = (lbaf >> 16) & 0xFF, lbaf & 0xFFFF
+        if not 9 <= lbads <= 12 or metadata:
+            raise NvmeError(f"namespace {self.nsid} uses LBA format {fmt}: {1 << lbads}-byte "
+                            f"blocks with {metadata} metadata bytes; the driver supports "
+                            "512..4096-byte blocks without metadata")
+        self.lba_size = 1 << lbads
+        # a 4 KiB block is 2^lba_shift LBAs (8 for 512-byte LBAs): SLBA and NLB scale
+        self.lba_shift = 12 - lbads
+        self.blocks = int(page[0:8].view(np.uint64)[0]) >> self.lba_shift  # NSZE, in LBAs
         dev.dma_free(ident.handle)
         # §7.6.1 step 7: Set Features, Number of Queues (§5.21.1.7); 0-based both halves.
         # Ask for max_queues; the controller may grant fewer (NSQA/NCQA in DW0)
@@ -163,7 +171,7 @@ class NvmeDriver:
         or `_claim_slow` under the pick lock: the admin queue has one user at a time."""
         qid, size = len(self._pairs) + 1, self._depth
         qp = QueuePair(self._dev, qid, size, self.stride, DomainLock(self._dead, f"queue {qid}"),
-                       self._dead)
+                       self._dead, self.lba_shift)
         self._admin.command(CREATE_CQ, prp1=qp.cq_mem.iova,
                             cdw10=((size - 1) << 16) | qid, cdw11=1)  # PC = 1, no IRQ
         self._admin.command(CREATE_SQ, prp1=qp.sq_mem.iova,
@@ -173,6 +181,8 @@ class NvmeDriver:
 
     # -- identification ------------------------------------------------------------------
     def identify(self) -> tuple:
+        """(model, serial, nsid, 4 KiB blocks, I/O queue pairs, depth); `lba_size` says
+        the namespace's LBA format."""
         return (self.model, self.serial, self.nsid, self.blocks, len(self._pairs),
                 self._pairs[0].size)
 

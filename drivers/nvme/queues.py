@@ -27,8 +27,12 @@ from .regs import CSTS, CSTS_CFS, NvmeError, status_text
 
 
 class QueuePair:
-    def __init__(self, device, qid: int, size: int, stride: int, lock, stopping) -> None:
+    def __init__(self, device, qid: int, size: int, stride: int, lock, stopping,
+                 lba_shift: int = 0) -> None:
         self.device = device
+        # 4 KiB blocks -> LBAs (§6.9, §6.15: SLBA and NLB count logical blocks): a block
+        # is 2^lba_shift LBAs, 0 for 4096-byte LBAs, 3 for 512-byte ones
+        self.lba_shift = lba_shift
         self.lock = lock
         self.stopping = stopping
         self.reads = self.writes = self.batches = 0  # blocks and calls, for stats()
@@ -66,13 +70,18 @@ class QueuePair:
 
     def submit_io(self, opcode: int, nsid: int, prp1, slba, nlb, prp2=None) -> None:
         """Write len(prp1) commands (whole 64-byte entries, §4.2: CDW0 opcode and CID,
-        NSID, PRP1, PRP2, CDW10-11 SLBA, CDW12 NLB - 1); ring the doorbell once. `nlb`
-        (blocks per command) is an int or an array; `prp2` None means single pages."""
+        NSID, PRP1, PRP2, CDW10-11 SLBA, CDW12 NLB - 1); ring the doorbell once. `slba`
+        (an array) and `nlb` (an int or an array) count 4 KiB blocks, scaled to LBAs here;
+        `prp2` None means single pages."""
         n = len(prp1)
         if n > self.room:
             raise ValueError(f"queue {self.qid}: a batch of {n} exceeds the room ({self.room})")
         cdw0 = opcode | (nsid << 32)  # DW1 (NSID) shares the 64-bit word with CDW0
         per_command = not isinstance(nlb, int)
+        shift = self.lba_shift
+        if shift:  # 512-byte (..2 KiB) LBAs: one vectorized shift per batch
+            slba = slba << shift
+            nlb = nlb << shift
         for slot, first, count in self.segments(self.tail, n):
             entries = self.scratch[:count]
             np.bitwise_or(self.cid_words[slot : slot + count], cdw0, out=entries[:, 0])
@@ -104,8 +113,9 @@ class QueuePair:
             self.prp_lists[slot, : n - 1] = iovas[1:]
         # the whole 64-byte entry in one store (§4.2): CDW0+NSID, -, -, PRP1, PRP2,
         # CDW10-11 (SLBA), CDW12 (NLB - 1), -
+        shift = self.lba_shift
         self.sq64[slot] = (opcode | (slot << 16) | (nsid << 32), 0, 0, int(iovas[0]), prp2,
-                           slba, n - 1, 0)
+                           slba << shift, (n << shift) - 1, 0)
         self.tail = (slot + 1) % self.size
         self.device.write32(self.sq_db, self.tail)
 

@@ -113,8 +113,9 @@ def test_identify_controller_namespace_and_list(dev, admin):
     assert int(d[516:520].view("<u4")[0]) == 1 and bytes(d[24:35]) == b"RedLeaf Lab"
     assert admin.cmd(0x06, nsid=1, prp1=buf.iova, cdw={10: 0}).status == 0
     nsze, ncap, nuse = d[:24].view("<u8")
-    assert nsze == ncap == nuse == BLOCKS and d[26] & 0xF == 0
-    assert (int(d[128:132].view("<u4")[0]) >> 16) & 0xFF == 12  # LBADS: 4096-byte blocks
+    assert nsze == ncap == nuse == BLOCKS and d[25] == 1 and d[26] & 0xF == 1
+    lbaf = d[128:136].view("<u4")  # LBAF0 512 B, LBAF1 4 KiB (in use); MS = 0
+    assert [int(f) >> 16 for f in lbaf] == [9, 12] and not (lbaf & 0xFFFF).any()
     assert admin.cmd(0x06, nsid=0, prp1=buf.iova, cdw={10: 2}).status == 0
     assert list(d[:8].view("<u4")) == [1, 0]
     assert admin.cmd(0x06, nsid=1, prp1=buf.iova, cdw={10: 2}).status == 0

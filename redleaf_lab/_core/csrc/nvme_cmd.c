@@ -119,9 +119,17 @@ static uint16_t identify(nvm_ctrl *c, const uint8_t *sqe) {
         put64(d + 0, c->blocks);  /* NSZE */
         put64(d + 8, c->blocks);  /* NCAP */
         put64(d + 16, c->blocks); /* NUSE */
-        d[25] = 0;                /* NLBAF: one format (0-based) */
-        d[26] = 0;                /* FLBAS: format 0 */
-        put32(d + 128, c->lba_shift << 16); /* LBAF0: MS = 0, LBADS */
+        /* LBAF (§5.15.2.1, Figure 249): MS = 0, LBADS. Like a real drive, the namespace
+         * lists 512-byte and 4 KiB formats (a 1 or 2 KiB model adds its own as a third);
+         * FLBAS bits 3:0 select the one in use, the model's lba_shift. */
+        uint32_t formats[3] = {9, 12, 0}, nformats = 2, in_use = 0;
+        if (c->lba_shift != 9 && c->lba_shift != 12) formats[nformats++] = c->lba_shift;
+        for (uint32_t i = 0; i < nformats; i++) {
+            put32(d + 128 + 4 * i, formats[i] << 16);
+            if (formats[i] == c->lba_shift) in_use = i;
+        }
+        d[25] = (uint8_t)(nformats - 1u); /* NLBAF (0-based) */
+        d[26] = (uint8_t)in_use;          /* FLBAS: the format in use */
     } else if (cns == 1) { /* §5.15.2.2 Identify Controller data structure */
         put16(d + 0, 0x1de5);     /* VID (lab value) */
         put16(d + 2, 0x1de5);     /* SSVID */

@@ -79,8 +79,9 @@ typedef struct {
     uint64_t passes;     /* processing passes (thread loop iterations or nvm_process) */
 } nvm_stats;
 
-/* Create a controller with one namespace of `blocks` blocks of 2^lba_shift bytes
- * (lba_shift 9..12), CAP.MQES = mqes (queue depth up to mqes + 1), doorbell stride
+/* Create a controller with one namespace of `blocks` logical blocks of 2^lba_shift
+ * bytes (lba_shift 9..12; Identify Namespace lists 512 B and 4 KiB formats and selects
+ * this one in FLBAS), CAP.MQES = mqes (queue depth up to mqes + 1), doorbell stride
  * 4 << dstrd bytes, up to max_ioq I/O queue pairs (1..1024). The media is zeroed host
  * memory, or the file `media_path` (created/extended to size, mmap'd shared) if not
  * NULL or empty. Returns NULL on a bad argument or if memory/the file is unavailable. */
