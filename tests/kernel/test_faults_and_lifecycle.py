@@ -107,6 +107,9 @@ def test_unwinding_several_threads_inside_the_crashed_domain(kernel, spin):
     assert domain.crash is not None and domain.crash.unwound_threads == 6
     exits = kernel.events.history({"thread-exit"}, "spinner")
     assert len(exits) == 3 and all(e.data["outcome"] == "unwound" for e in exits)
+    # the record counts threads that actually left: 3 callers back at their proxy and
+    # 3 domain threads at their entry (not only the 6 that were told to unwind)
+    assert domain.crash.left_threads == 6
 
 
 def test_clean_stop_reclaims_and_later_calls_fail(kernel, spin):
