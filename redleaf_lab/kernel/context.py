@@ -29,12 +29,16 @@ class Incarnation(Protocol):
 
 
 class RootContext:
-    """The trusted context below every thread's stack: owner id 1 on every heap."""
+    """The trusted context below every thread's stack: owner id 1 on every heap.
+    Its fields are slots, like a Domain's: the proxies read `caller.gate` on every call."""
 
-    id = 1
-    name = "root"
-    state = "running"
-    gate = None
+    __slots__ = ("gate", "id", "name", "state")
+
+    def __init__(self) -> None:
+        self.id = 1
+        self.name = "root"
+        self.state = "running"
+        self.gate = None
 
     def __repr__(self) -> str:
         return "<root>"
