@@ -2,7 +2,8 @@
 
 Purpose: the VFIO tests need a Linux that owns an IOMMU and a PCI NVMe controller. We
 boot Debian's generic 6.1 kernel (not -cloud: that flavour lacks 9p and e1000e) under
-QEMU with an emulated Intel IOMMU (VT-d), QEMU's NVMe controller and an e1000e NIC. There
+QEMU with an emulated Intel IOMMU (VT-d), two QEMU NVMe controllers (512-byte and
+4 KiB LBA formats: NVME_LBA_SIZES) and an e1000e NIC. There
 is no root image: a ~1.5 MB initramfs (busybox-static plus the modules below) mounts the
 HOST's `/` read-only over virtio-9p, a per-run writable 9p share at /run/share, chroots
 into the host root and runs one shell command taken (base64) from the kernel command
@@ -38,6 +39,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,9 @@ STATUS_FILE = ".exit-status"
 START_MARK = "rl-guest: running"
 END_MARK = "rl-guest: exit status"
 CMDLINE_LIMIT = 2048  # x86 COMMAND_LINE_SIZE (arch/x86/include/asm/setup.h)
+# NVMe controllers of the guest, by namespace LBA size, in PCI order: QEMU's default
+# 512-byte format (most drives ship so) first, then a 4 KiB one
+NVME_LBA_SIZES = (512, 4096)
 
 INIT_SCRIPT = r"""#!/bin/busybox sh
 # Initramfs /init of the RedLeaf Lab test guest (written by images/guest.py).
@@ -235,8 +240,10 @@ def choose_accel() -> str:
     return "tcg"
 
 
-def qemu_command(image: GuestImage, share: Path, disk: Path, cmd: str, accel: str,
-                 memory_mb: int = 1024, cpus: int = 2) -> list[str]:
+def qemu_command(image: GuestImage, share: Path, disks: Sequence[tuple[Path, int]], cmd: str,
+                 accel: str, memory_mb: int = 1024, cpus: int = 2) -> list[str]:
+    """The QEMU command line; `disks` gives each NVMe controller's backing file and
+    logical block size, in PCI order (512: QEMU's default, as most drives ship)."""
     encoded = base64.b64encode(cmd.encode()).decode()
     append = f"console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet rl.cmd={encoded}"
     if len(append) >= CMDLINE_LIMIT:
@@ -254,28 +261,44 @@ def qemu_command(image: GuestImage, share: Path, disk: Path, cmd: str, accel: st
         "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=share,path={share},security_model=none",
         "-device", "virtio-9p-pci,fsdev=share,mount_tag=share",
-        "-drive", f"file={disk},if=none,id=nvm,format=raw",
-        # 4 KiB logical blocks: the NVMe driver only supports LBADS = 12
-        "-device", "nvme,serial=deadbeef,drive=nvm,logical_block_size=4096,physical_block_size=4096",
+        *nvme_args(disks),
         "-device", "e1000e",
     ]
 
 
+def nvme_args(disks: Sequence[tuple[Path, int]]) -> list[str]:
+    """One NVMe controller per disk; the LBA size is the namespace's format (LBADS)."""
+    args = []
+    for i, (disk, lba_size) in enumerate(disks):
+        if lba_size not in (512, 1024, 2048, 4096):
+            raise GuestError(f"NVMe logical block size {lba_size}: use 512, 1024, 2048 or 4096")
+        size = "" if lba_size == 512 else \
+            f",logical_block_size={lba_size},physical_block_size={lba_size}"
+        args += ["-drive", f"file={disk},if=none,id=nvm{i},format=raw",
+                 "-device", f"nvme,serial=rllab-lba{lba_size},drive=nvm{i}{size}"]
+    return args
+
+
 def run(cmd: str, timeout: float = 180.0, share: Path | None = None, disk_mb: int = 64,
-        memory_mb: int = 1024, cpus: int = 2, image: GuestImage | None = None) -> GuestRun:
+        memory_mb: int = 1024, cpus: int = 2, image: GuestImage | None = None,
+        lba_sizes: Sequence[int] = NVME_LBA_SIZES) -> GuestRun:
     """Boot the guest, run `cmd` (a /bin/sh command line in the chrooted host root), and
-    return its exit status and output. A fresh raw disk image of `disk_mb` MiB backs
-    the NVMe controller; `share` (default: a new temporary dir) is the guest's /run/share."""
+    return its exit status and output. One NVMe controller per entry of `lba_sizes`
+    (its namespace's logical block size), each backed by a fresh raw disk image of
+    `disk_mb` MiB; `share` (default: a new temporary dir) is the guest's /run/share."""
     image = image or build()
     share = Path(share) if share else Path(tempfile.mkdtemp(prefix="redleaf-guest-"))
     share.mkdir(parents=True, exist_ok=True)
     (share / STATUS_FILE).unlink(missing_ok=True)
     accel = choose_accel()
     with tempfile.TemporaryDirectory(prefix="redleaf-disk-") as tmp:
-        disk = Path(tmp) / "nvme.img"
-        with open(disk, "wb") as f:
-            f.truncate(disk_mb << 20)
-        argv = qemu_command(image, share, disk, cmd, accel, memory_mb, cpus)
+        disks = []
+        for i, lba_size in enumerate(lba_sizes):
+            disk = Path(tmp) / f"nvme{i}.img"
+            with open(disk, "wb") as f:
+                f.truncate(disk_mb << 20)
+            disks.append((disk, lba_size))
+        argv = qemu_command(image, share, disks, cmd, accel, memory_mb, cpus)
         start = time.monotonic()
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,

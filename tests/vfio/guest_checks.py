@@ -5,7 +5,8 @@ the emulated Intel IOMMU, and report each check as JSON to the writable share (t
 side, test_vfio_qemu.py, asserts on it). Checks, in order (each records ok, detail and
 figures; a failing check does not stop the later ones unless they depend on it):
   errors    clear VfioErrors: bogus BDF, device not bound, group busy
-  identify  the driver identifies the controller (VID 0x1b36, 'QEMU NVMe Ctrl') and NS 1
+  identify  the driver identifies the controller (VID 0x1b36, 'QEMU NVMe Ctrl') and NS 1,
+            in QEMU's default 512-byte LBA format (a 4 KiB block is 8 LBAs)
   io        batched writes/reads with checksums across queue wrap-around (both pairs)
   prp       multi-page transfers with PRP2 and PRP lists, pages scattered, on the
             driver's own queue pair, read back through the driver
@@ -21,6 +22,10 @@ figures; a failing check does not stop the later ones unless they depend on it):
             direct, proxy and shadow paths, and closes the device
   e1000e    the same VFIO layer reads the e1000e's STATUS and RAL0/RAH0 (MAC); bound
             and released with `redleaf-lab vfio bind|unbind` (in-process)
+  lba4096   the second controller, formatted with 4 KiB LBAs: the same driver
+            identifies it and does verified I/O (random batches and merged runs)
+The guest has two NVMe controllers (images/guest.py NVME_LBA_SIZES): the checks above
+run on the first (512-byte LBAs), lba4096 on the second.
 Usage: python tests/vfio/guest_checks.py RESULTS.json
 """
 
@@ -158,7 +163,8 @@ def vfio_fds() -> list[str]:
 
 
 def main() -> int:
-    nvme_bdf = pci.find_by_class(pci.NVME_CLASS)[0]
+    nvme_bdfs = pci.find_by_class(pci.NVME_CLASS)  # 512-byte LBAs, then 4 KiB (PCI order)
+    nvme_bdf = nvme_bdfs[0]
     nic_bdf = pci.find_by_class(E1000E_CLASS)[0]
     state: dict[str, Any] = {}
 
@@ -206,7 +212,9 @@ def main() -> int:
         assert vid == 0x1B36 and model == "QEMU NVMe Ctrl", (hex(vid), model)
         assert nsid == 1 and blocks == 64 << 20 >> 12 and pairs == 2, (nsid, blocks, pairs)
         assert dev.pci.ids()[0] == 0x1B36
+        assert drv.lba_size == 512 and serial == "rllab-lba512", (drv.lba_size, serial)
         return {"vid": vid, "model": model, "serial": serial, "nsid": nsid, "blocks": blocks,
+                "lba_size": drv.lba_size,
                 "io_queue_pairs": pairs, "depth": depth, "cap": hex(dev.read64(0)),
                 "vs": hex(dev.read32(8)), "bar_bytes": dev.bar_size,
                 "heap_iova": hex(dev.heap_iova), "can_reset": dev.pci.can_reset,
@@ -231,6 +239,7 @@ def main() -> int:
         dev, drv, bdev = state["dev"], kernel.domain("nvme").impl, state["bdev"]
         qp, rng, sizes = drv._pairs[0], np.random.default_rng(9), [2, 3, 17, 64, 128]
         slba, verified = 8192, 0
+        lbas = 1 << drv.lba_shift  # raw commands count LBAs: a 4 KiB page is `lbas` of them
         for pages in sizes:  # 2 pages: PRP2 is the page; more: PRP2 -> list (§4.3)
             buf, lst = dev.dma_alloc(pages * 4096), dev.dma_alloc(4096)
             order = rng.permutation(pages)  # the device must follow the list, not contiguity
@@ -238,8 +247,8 @@ def main() -> int:
             addrs = buf.iova + 4096 * order
             prp2 = int(addrs[1]) if pages == 2 else lst.iova
             lst.array[: 8 * (pages - 1)].view("<u8")[:] = addrs[1:]
-            qp.command(WRITE, drv.nsid, prp1=int(addrs[0]), prp2=prp2, cdw10=slba,
-                       cdw12=pages - 1)
+            qp.command(WRITE, drv.nsid, prp1=int(addrs[0]), prp2=prp2, cdw10=slba * lbas,
+                       cdw12=pages * lbas - 1)
             for i in range(pages):  # through the unchanged driver, one block at a time
                 got = bdev.read(slba + i, RRef.new(Block)).readonly()
                 expect = buf.array[4096 * order[i] : 4096 * (order[i] + 1)]
@@ -248,8 +257,8 @@ def main() -> int:
             back = dev.dma_alloc(pages * 4096)  # and read it back with a list too
             lst.array[: 8 * (pages - 1)].view("<u8")[:] = back.iova + 4096 * np.arange(1, pages)
             qp.command(READ, drv.nsid, prp1=back.iova,
-                       prp2=back.iova + 4096 if pages == 2 else lst.iova, cdw10=slba,
-                       cdw12=pages - 1)
+                       prp2=back.iova + 4096 if pages == 2 else lst.iova, cdw10=slba * lbas,
+                       cdw12=pages * lbas - 1)
             for i in range(pages):
                 assert np.array_equal(back.array[4096 * i : 4096 * (i + 1)],
                                       buf.array[4096 * order[i] : 4096 * (order[i] + 1)])
@@ -422,6 +431,35 @@ def main() -> int:
             assert f.read().strip() == "(null)"
         return {"bdf": nic_bdf, "vendor_device": f"{ids[0]:04x}:{ids[1]:04x}",
                 "status": hex(status), "mac": mac.hex(":"), "bar0_bytes": bar_bytes}
+
+    @check("lba4096")
+    def _lba4096() -> dict[str, Any]:
+        from redleaf_lab.devices.select import boot_nvme
+
+        assert len(nvme_bdfs) == 2, nvme_bdfs
+        bdf = nvme_bdfs[1]
+        pci.bind_vfio(bdf)
+        setup = boot_nvme(f"vfio:{bdf}")
+        try:
+            drv = setup.kernel.domain("nvme").impl
+            model, serial, _nsid, blocks, _pairs, _depth = drv.identify()
+            assert drv.lba_size == 4096 and serial == "rllab-lba4096", (drv.lba_size, serial)
+            assert blocks == 64 << 20 >> 12, blocks
+            work = Workload(setup.bdev, seed=23, span=2048)
+            rng = random.Random(4)
+            for _ in range(6):  # random batches, and runs merged into PRP-list commands
+                work.write(rng.sample(range(2048), 100))
+                first = rng.randrange(0, 2048 - 64)
+                work.write(list(range(first, first + 64)))
+            work.verify_all()
+            last = blocks - 1  # the namespace's last block: SLBA = NSZE - 1
+            work.write([last])
+            work.read([last])
+            return {"bdf": bdf, "model": model, "serial": serial, "lba_size": drv.lba_size,
+                    "blocks": blocks, "blocks_written": len(work.acked),
+                    "blocks_verified": work.verified}
+        finally:
+            setup.close()
 
     return 0 if all(r["ok"] for r in RESULTS.values()) else 1
 

@@ -225,11 +225,18 @@ def test_accel_choice_and_qemu_command(monkeypatch: pytest.MonkeyPatch, tmp_path
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 not installed")
     image = guest.GuestImage("v", tmp_path / "k", tmp_path / "i")
-    argv = " ".join(guest.qemu_command(image, tmp_path, tmp_path / "d", "echo hi", "tcg"))
+    disks = [(tmp_path / "d0", 512), (tmp_path / "d1", 4096)]
+    argv = " ".join(guest.qemu_command(image, tmp_path, disks, "echo hi", "tcg"))
     assert "intel-iommu,intremap=on,caching-mode=on" in argv and "-device e1000e" in argv
-    assert "logical_block_size=4096" in argv and "accel=tcg" in argv
+    assert "accel=tcg" in argv
+    # QEMU's default 512-byte format first (no option), then a 4 KiB namespace
+    assert f"file={tmp_path}/d0,if=none,id=nvm0" in argv
+    assert "nvme,serial=rllab-lba512,drive=nvm0 " in argv
+    assert "nvme,serial=rllab-lba4096,drive=nvm1,logical_block_size=4096" in argv
+    with pytest.raises(guest.GuestError, match="NVMe logical block size 520"):
+        guest.qemu_command(image, tmp_path, [(tmp_path / "d", 520)], "echo hi", "tcg")
     with pytest.raises(guest.GuestError, match="command too long"):
-        guest.qemu_command(image, tmp_path, tmp_path / "d", "x" * 3000, "tcg")
+        guest.qemu_command(image, tmp_path, disks, "x" * 3000, "tcg")
 
 
 def test_cli_vfio_errors_are_one_line_reasons(capsys: pytest.CaptureFixture[str],

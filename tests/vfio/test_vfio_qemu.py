@@ -63,6 +63,7 @@ def test_driver_identifies_qemu_nvme(booted: tuple[guest.GuestRun, dict[str, Any
     got = figures(booted, "identify")
     assert got["vid"] == 0x1B36 and got["model"] == "QEMU NVMe Ctrl"
     assert got["nsid"] == 1 and got["blocks"] == (64 << 20) // 4096
+    assert got["lba_size"] == 512  # QEMU's default format: a 4 KiB block is 8 LBAs
     assert got["io_queue_pairs"] == 2 and got["vs"] == "0x10400"
     assert int(got["heap_iova"], 16) < 1 << 39
 
@@ -103,6 +104,13 @@ def test_everything_is_cleaned_up(booted: tuple[guest.GuestRun, dict[str, Any]])
 def test_bench_nvme_runs_on_vfio(booted: tuple[guest.GuestRun, dict[str, Any]]) -> None:
     got = figures(booted, "bench")
     assert got["rows"] >= 30 and min(got["randread_b32_iops"].values()) > 0
+
+
+def test_a_4096_byte_lba_namespace_works_too(
+        booted: tuple[guest.GuestRun, dict[str, Any]]) -> None:
+    got = figures(booted, "lba4096")
+    assert got["lba_size"] == 4096 and got["blocks"] == (64 << 20) // 4096
+    assert got["blocks_verified"] >= got["blocks_written"] >= 500  # every acked block read back
 
 
 def test_e1000e_registers_through_the_same_layer(
