@@ -8,7 +8,7 @@
     redleaf-lab domains            # list the domains the loader can find
     redleaf-lab proxy INTERFACE    # print the generated proxy of an interface
     redleaf-lab lab [DIR] [--port P]   # JupyterLab on labs/ with the "RedLeaf Lab" kernel
-    redleaf-lab vfio bind|unbind|status|list [BDF]   # vfio-pci binding (vfio/cli.py)
+    redleaf-lab vfio bind|unbind|status|list [BDF] [--force]   # vfio-pci binding (vfio/cli.py)
 
 Exit status: 0 on success; 1 when the demo saw wrong data, a lost write or a heap leak.
 """
