@@ -162,7 +162,8 @@ class DequeItemOps(_SlotContainer):
         ValueError naming it, and nothing moves), else words[i], else `word`. At most
         ring.slots items move. The driver's "lend these buffers to the device" step with
         no per-item Python. Returns how many moved."""
-        if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
+        if (type(dst) is not type(self) and not isinstance(dst, DequeItemOps)) \
+                or dst._element is not self._element:
             self._check_peer(dst)
         if limit < 0:
             limit = 0
@@ -198,7 +199,8 @@ class DequeItemOps(_SlotContainer):
         and what a complete descriptor looks like). A descriptor that is not complete
         refuses the move: ValueError naming it, and nothing moves. The driver's "hand
         received frames on" step, one registry call. Returns how many moved."""
-        if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
+        if (type(dst) is not type(self) and not isinstance(dst, DequeItemOps)) \
+                or dst._element is not self._element:
             self._check_peer(dst)
         if limit < 0:
             limit = 0
@@ -241,7 +243,8 @@ class DequeItemOps(_SlotContainer):
         return rc  # not reached: _move_error raises
 
     def _check_peer(self, dst: DequeItemOps) -> None:
-        if not isinstance(dst, DequeItemOps) or dst._element is not self._element:
+        if (type(dst) is not type(self) and not isinstance(dst, DequeItemOps)) \
+                or dst._element is not self._element:
             raise TypeError(f"RRefDeque[{self._element.name}] cannot move items into {dst!r}")
 
     def _move_error(self, rc: int, dst: DequeItemOps, n: int, exact: bool = False) -> None:

@@ -125,12 +125,56 @@ class ClassPolicy:
         return cls
 
     # -- the roads to a class -------------------------------------------------
-    def build_class(self, func: Callable[..., Any], name: str, *bases: Any, **kw: Any) -> Any:
-        """The domain's `__build_class__`: the class statement."""
-        cls = _real_build_class(func, name, *bases, **kw)
-        self.validate(cls)
-        self.own.add(cls)
+    def build_class(self, func: Callable[..., Any], name: str, *bases: Any,
+                    metaclass: Any = None, **kw: Any) -> Any:
+        """The domain's `__build_class__`: the class statement, checked before any code of
+        the new class runs. It does what CPython's does (bases, metaclass, `__prepare__`,
+        the body, the metaclass call), checking the bases and the metaclass before the
+        body and the namespace before the metaclass sees it; a metaclass or
+        `__init_subclass__` of the domain's therefore never holds a class that fails."""
+        original = bases
+        resolved = types.resolve_bases(bases)
+        for base in resolved:
+            if isinstance(base, type):
+                self._check_bases(name, base.__mro__)
+        meta = metaclass if metaclass is not None else (
+            _real_type(resolved[0]) if resolved else _real_type)
+        if isinstance(meta, type):
+            meta = _most_derived_metaclass(meta, resolved)
+            if self.trusted(meta):
+                raise _refuse(f"class {name!r} refused: its metaclass {meta.__qualname__} is "
+                              "trusted")
+        prepare = getattr(meta, "__prepare__", None)
+        namespace = prepare(name, resolved, **kw) if prepare is not None else {}
+        exec(func.__code__, func.__globals__, namespace, closure=func.__closure__)
+        self._check_namespace(name, namespace)
+        if resolved is not original:
+            namespace["__orig_bases__"] = original
+        cls = meta(name, resolved, namespace, **kw)
+        if isinstance(cls, type):
+            self.validate(cls)
+            self.own.add(cls)
         return cls
+
+    def _check_bases(self, name: str, mro: tuple[type, ...]) -> None:
+        for base in mro:
+            if self.trusted(base):
+                raise _refuse(
+                    f"class {name!r} refused: it derives from {base.__module__}."
+                    f"{base.__qualname__}, a trusted class (a capability, a heap handle or "
+                    "another domain's class); wrap the object you were given instead")
+
+    def _check_namespace(self, name: str, namespace: Any) -> None:
+        bad = sorted(FORBIDDEN_CLASS_ATTRS & set(namespace))
+        if bad:
+            raise _refuse(
+                f"class {name!r} refused: it defines {', '.join(bad)}; array and buffer "
+                "protocols reach raw memory, `__class__` lies to isinstance() and finalizers "
+                "run in another domain's context")
+        module = namespace.get("__module__")
+        if not (isinstance(module, str) and module.startswith(self.module_prefix)):
+            raise _refuse(f"class {name!r} refused: its __module__ is {module!r}, not one of "
+                          "this domain's modules (a class may not pose as another module's)")
 
     def safe_type(self, *args: Any) -> Any:
         """The domain's `type`: `type(x)` for objects, checked `type(name, bases, ns)`."""
@@ -185,8 +229,10 @@ class ClassPolicy:
                 f"changing {name!r} of a {cls.__qualname__} refused: it is a trusted object "
                 "(a capability, a heap handle, a layout or a device), shared with the kernel",
                 "attribute")
+        owner = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(
+            obj, "__module__", "")
         if isinstance(obj, (types.FunctionType, types.MethodType, types.ModuleType)) and \
-                not str(getattr(obj, "__module__", "") or "").startswith(self.module_prefix):
+                not str(owner or "").startswith(self.module_prefix):
             raise _refuse(f"changing {name!r} of {obj!r} refused: it belongs to a library "
                           "shared by every domain", "attribute")
 
@@ -214,6 +260,21 @@ class ClassPolicy:
 # --------------------------------------------------------------------------
 # Checked class factories handed out by the façades
 # --------------------------------------------------------------------------
+
+
+def _most_derived_metaclass(meta: type, bases: tuple[Any, ...]) -> type:
+    """The metaclass a class statement uses (what `types._calculate_meta` computes)."""
+    winner = meta
+    for base in bases:
+        base_meta = _real_type(base)
+        if issubclass(winner, base_meta):
+            continue
+        if issubclass(base_meta, winner):
+            winner = base_meta
+            continue
+        raise TypeError("metaclass conflict: the metaclass of a derived class must be a "
+                        "(non-strict) subclass of the metaclasses of all its bases")
+    return winner
 
 
 def _check_created(cls: type, what: str) -> None:

@@ -1,10 +1,11 @@
 """Modules as domains see them: read-only façades that hold only allow-listed names.
 
-An import statement in a domain binds a `ModuleFacade`, never the module itself. A
-façade holds the module's public names, minus the ones this file refuses; a name that
+An import statement in a domain binds a façade, never the module itself: a fresh module
+object, not in sys.modules, that holds the module's public names, minus the ones this file refuses; a name that
 is itself a module becomes a façade again (if its import is allowed), so no alias,
 parameter or attribute chain reaches a module's own imports (`m = contextlib; m.os`).
-Façades cannot be changed (`np.x = 1` raises), copied or subclassed.
+Façades cannot be changed (`np.x = 1` raises: attribute stores on modules are refused)
+or copied (modules cannot be pickled).
 
 Some names are refused outright (`REFUSED_NAMES`: process-wide state, host files,
 string-keyed attribute access, metaclasses) and some replaced by checked versions
@@ -166,28 +167,6 @@ REPLACED: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------
 
 
-class ModuleFacade:
-    """Base of façade classes; each façade has its own class (its look-up in a closure)."""
-
-    __slots__ = ("__dict__",)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise _refuse(f"changing attribute {name!r} of {self!r} refused: modules are shared "
-                      "by every domain and the kernel; keep state in the domain's own objects")
-
-    def __delattr__(self, name: str) -> None:
-        self.__setattr__(name, None)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        raise _refuse(f"copying {self!r} refused", "copy")
-
-    def __copy__(self) -> Any:
-        raise _refuse(f"copying {self!r} refused", "copy")
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        raise _refuse(f"copying {self!r} refused", "copy")
-
-
 def _refused_names(module_name: str) -> dict[str, str]:
     refused = dict(REFUSED_NAMES.get(module_name, {}))
     if module_name == "numpy" or module_name.startswith("numpy."):
@@ -217,11 +196,18 @@ def _public_values(module: types.ModuleType) -> dict[str, Any]:
 
 
 def _make(module: types.ModuleType, values: dict[str, Any],
-          wrap: Callable[[types.ModuleType], Any]) -> ModuleFacade:
+          wrap: Callable[[types.ModuleType], Any]) -> types.ModuleType:
+    """A fresh module object holding `values`; names not in it are looked up lazily by its
+    module-level `__getattr__` (PEP 562), which refuses private and refused names and
+    wraps submodules. A real module object keeps CPython's fast attribute path for
+    `np.zeros` in hot loops; domain code cannot change it (attribute stores on modules
+    are refused: safety.receiver, safety.runtime) nor reach its `__getattr__`."""
     module_name = module.__name__
     refused = _refused_names(module_name)
+    facade = types.ModuleType(module_name, getattr(module, "__doc__", None))
+    namespace = vars(facade)
 
-    def lookup(self: ModuleFacade, name: str) -> Any:
+    def lookup(name: str) -> Any:
         if name.startswith("_"):
             raise _refuse(f"{module_name}.{name} refused: private names of modules are escape "
                           "hatches", "private")
@@ -229,32 +215,19 @@ def _make(module: types.ModuleType, values: dict[str, Any],
             raise _refuse(f"{module_name}.{name} refused: it {refused[name]}")
         value = getattr(module, name)  # AttributeError if there is no such name
         if isinstance(value, types.ModuleType):
-            if not policy_allows(value.__name__):
+            if not policy.is_allowed_import(value.__name__):
                 raise _refuse(f"{module_name}.{name} refused: it is the module "
                               f"{value.__name__!r}, which domains may not use")
             value = wrap(value)
-        object.__setattr__(self, name, value)
+        namespace[name] = value
         return value
 
-    def describe(self: ModuleFacade) -> str:
-        return f"<module {module_name!r} (domain façade)>"
-
-    facade_class = type(
-        "ModuleFacade", (ModuleFacade,),
-        {"__slots__": (), "__getattr__": lookup, "__repr__": describe,
-         "__module__": ModuleFacade.__module__})
-    facade: ModuleFacade = object.__new__(facade_class)
-    for name, value in values.items():
-        object.__setattr__(facade, name, value)
+    namespace.update(values)
+    namespace["__getattr__"] = lookup
     return facade
 
 
-def policy_allows(module_name: str) -> bool:
-    return policy.is_allowed_import(module_name) or (
-        module_name.startswith("redleaf_lab.") and policy.is_allowed_import(module_name))
-
-
-_SHARED: dict[str, ModuleFacade] = {}
+_SHARED: dict[str, types.ModuleType] = {}
 _PER_INCARNATION = frozenset({"random", "dataclasses"})
 
 
@@ -263,9 +236,9 @@ class FacadeMaker:
 
     def __init__(self, class_policy: ClassPolicy) -> None:
         self.class_policy = class_policy
-        self.own: dict[str, ModuleFacade] = {}
+        self.own: dict[str, types.ModuleType] = {}
 
-    def __call__(self, module: types.ModuleType) -> ModuleFacade:
+    def __call__(self, module: types.ModuleType) -> types.ModuleType:
         name = module.__name__
         if name in _PER_INCARNATION:
             facade = self.own.get(name)
@@ -280,7 +253,7 @@ class FacadeMaker:
         return facade
 
     @staticmethod
-    def _shared(module: types.ModuleType) -> ModuleFacade:
+    def _shared(module: types.ModuleType) -> types.ModuleType:
         facade = _SHARED.get(module.__name__)
         if facade is None:
             facade = _SHARED[module.__name__] = _make(

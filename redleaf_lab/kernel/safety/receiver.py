@@ -129,18 +129,27 @@ def _uses_privilege(func: ast.FunctionDef | ast.AsyncFunctionDef, receiver: str)
 
 
 def _guard(func: ast.FunctionDef | ast.AsyncFunctionDef, receiver: str, where: str) -> ast.stmt:
-    """`if type(self) not in own: stranger(self, where)` (for `cls`: `class_ok(cls)`)."""
+    """`if type(self) is not __class__ and type(self) not in own: stranger(self, where)`
+    (for `cls`: `class_ok(cls)`). `__class__` is the class the method is written in (its
+    zero-argument-super cell), so the common case costs one identity test; instances of
+    subclasses take the set look-up."""
     name = ast.Name(receiver, ast.Load())
     if receiver == "cls":
         test: ast.expr = ast.UnaryOp(
             ast.Not(), ast.Call(ast.Name(CLASS_OK, ast.Load()), [name], [])
         )
     else:
-        test = ast.Compare(
+        exact = ast.Compare(
             ast.Call(ast.Name(REAL_TYPE, ast.Load()), [name], []),
+            [ast.IsNot()],
+            [ast.Name("__class__", ast.Load())],
+        )
+        member = ast.Compare(
+            ast.Call(ast.Name(REAL_TYPE, ast.Load()), [ast.Name(receiver, ast.Load())], []),
             [ast.NotIn()],
             [ast.Name(OWN_SET, ast.Load())],
         )
+        test = ast.BoolOp(ast.And(), [exact, member])
     refuse = ast.Expr(
         ast.Call(
             ast.Name(STRANGER, ast.Load()),
