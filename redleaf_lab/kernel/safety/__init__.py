@@ -7,16 +7,14 @@ runs this package's AST check on every file, and it executes the domain in a
 fresh namespace whose builtins come from `safe_builtins()` and whose imports go
 through `make_importer()`.
 
-This is a *discipline for trusted-but-buggy code*, like safe Rust, and NOT a
-security sandbox against malicious code. CPython has no memory-safe subset
-that can be enforced from Python: a determined attacker will find an escape
-(library functions that take attribute names as strings, such as
-`string.Formatter().get_field` or `functools.update_wrapper(assigned=...)`;
-`typing.get_type_hints` with an explicit empty namespace; bugs in C
-extensions). What the check guarantees is that ordinary domain code cannot
-*accidentally* reach another domain's or the kernel's objects, raw memory, the
-host system or the interpreter's internals: every such use is refused with a
-message naming the file, the line, the rule and what to do instead.
+The AST pass is the first of four layers; the others enforce at run time what
+spelling cannot decide (see ARCHITECTURE.md, "Isolation"): `receiver` (private names
+only on a method's checked receiver, checked attribute stores, checked `str.format`),
+`classes` (every class a domain makes is checked; no metaclass is handed out),
+`facades` (modules are read-only façades of allowed names) and `audit` (a CPython audit
+hook refuses host operations while a thread is inside a domain). Together they hold
+against the escape classes of `tests/security/`; they are not a sandbox against bugs in
+the interpreter or in C extensions (README, "Honest limits").
 
 Rules of the AST pass (rule id in brackets; `check_source` raises the first
 violation in source order, `find_violations` returns all of them):
@@ -42,9 +40,11 @@ violation in source order, `find_violations` returns all of them):
 * [dunder]    `x.__name__`-style attributes outside `ALLOWED_DUNDER_ATTRS`
               (`__class__`, `__globals__`, `__subclasses__`, `__dict__`, ...),
               and bare dunder names such as `__builtins__`, `__loader__`.
-* [private]   `x._name` unless `x` is `self`, `cls` or `super()` (private
-              attributes of other objects, e.g. `random._os`, are escape
-              hatches); `from m import _name` for non-relative modules.
+* [private]   `x._name` unless `x` is `self`/`cls`, the first parameter of a method
+              written directly in a class body and bound nowhere else in it, or
+              `super()` directly in such a method (the loader adds a run-time
+              receiver check, safety.receiver); `from m import _name` for
+              non-relative modules.
 * [frame]     `FRAME_ATTRS`: frames, code objects, tracebacks (`tb_frame`,
               `f_globals`, `gi_frame`, `co_code`, ...).
 * [numpy]     numpy's unsafe corners: `NUMPY_ANY_ATTRS` on any object
@@ -61,6 +61,10 @@ violation in source order, `find_violations` returns all of them):
               (BaseException, DomainUnwind, SystemExit, KeyboardInterrupt,
               GeneratorExit), also through `contextlib.suppress(...)`: they would
               swallow the kernel's asynchronous unwinding. Catch Exception.
+* [attribute] also: storing into an attribute of anything but the receiver inside a
+              tuple, loop, `with` or comprehension target, or a chained assignment.
+* [generator] `yield`/`await` inside `try/finally`, a broad `except` or a `with`
+              block (safety.generators).
 * [global]    binding a dunder name (`__builtins__ = ...`, `import x as
               __builtins__`, ...) outside a class body, except `__all__`,
               `__version__`, `__author__`, `__doc__`. `global`/`nonlocal` are fine.
