@@ -231,17 +231,18 @@ class NvmeDriver:
         return qp
 
     def _io(self, opcode: int, blocks, iovas, batches: int = 0) -> None:
-        """Do the I/O on a claimed queue pair (see Concurrency); count it on the pair."""
-        qp = self._claim()
+        """Do the I/O on a claimed queue pair (see Concurrency); count it on the pair.
+        The fast path tries the next pair in turn, then `_claim` looks for another."""
+        pairs = self._pairs
+        qp = pairs[self._next_qp % len(pairs)]
+        if qp.lock.try_acquire():
+            self._next_qp += 1
+        else:
+            qp = self._claim()
         try:
             self._io_on(qp, opcode, blocks, iovas)
-            if opcode == READ:
-                qp.reads += len(blocks)
-            else:
-                qp.writes += len(blocks)
-            qp.batches += batches
-        finally:
-            qp.lock.release()
+        finally:  # (a failed call panics: its incarnation's counters go with it)
+            qp.done(opcode == READ, len(blocks), batches)
 
     def _io_on(self, qp: QueuePair, opcode: int, blocks, iovas) -> None:
         """Submit and complete the requests, a queue-full chunk at a time: one command per

@@ -56,6 +56,15 @@ class QueuePair:
         self.prp_mem = None  # PRP list pages, one per SQ slot, allocated at first use
         self.prp_lists = None
 
+    def done(self, read: bool, blocks: int, batches: int) -> None:
+        """Count a finished call and release the pair (its caller holds the lock)."""
+        if read:
+            self.reads += blocks
+        else:
+            self.writes += blocks
+        self.batches += batches
+        self.lock.release()
+
     @property
     def room(self) -> int:
         """Commands one batch may hold (a full queue keeps one slot empty, §4.1.1)."""
