@@ -39,6 +39,7 @@ from ..errors import (
 )
 from ..heap.rref import Borrow, HeapObject, RRef
 from ..kernel.context import ThreadState
+from ..kernel.interrupts import claim as claim_interrupt
 from ..kernel.unwind import cancel_pending
 from .types import TypeSpec, check_value
 
@@ -64,6 +65,10 @@ def _unwind_caller(ts: ThreadState, caller: Any) -> DomainUnwind:
 def failed(ts: ThreadState, callee: Any, caller: Any, exc: BaseException) -> BaseException:
     """An exception escaped `callee`; return what to raise in `caller`."""
     _pop_through(ts, callee)
+    if claim_interrupt(ts, exc):  # the user's Ctrl-C: no panic, no retry, to the user
+        if caller.id == 1:
+            ts.user_interrupt = None
+        return exc
     if isinstance(exc, DomainUnwind):
         if callee.state == RUNNING:
             return exc  # unwinding a domain below us: keep going

@@ -114,28 +114,39 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
     out.append("            _entering(_local.ts, caller)")
     out.append("        cid = caller.id")
     call_args = list(args)
+    prep: list[str] = []  # lends and moves; with loans, undone in reverse on any failure
     for a in loans:
         const = f"_S_{name}_{a}"
-        out.append(f"        {a}_loan = _lend({a}, cid, {const}, {iface.__name__ + '.' + name!r})")
+        prep.append(f"        {a}_loan = _lend({a}, cid, {const}, {iface.__name__ + '.' + name!r})")
+        prep.append(f"        made.append({a}_loan)")
         call_args[call_args.index(a)] = f"{a}_loan"
     if len(movers) == 1 and m.params[args.index(movers[0])].spec.kind == "move":
         a = movers[0]
-        out.append(f"        if {a}._rw is not None or {a}._ro is not None:")
-        out.append(f"            {a}._check_no_views('move')")
-        out.append(f"        rc = _rl_move(_hp, {a}._id, cid, _did)")
-        out.append("        if rc:")
-        out.append(f"            {a}._move_failed(rc, cid, _dname)")
-        out.append(f"        {a}._moved_to = _dname")
+        prep.append(f"        if {a}._rw is not None or {a}._ro is not None:")
+        prep.append(f"            {a}._check_no_views('move')")
+        prep.append(f"        rc = _rl_move(_hp, {a}._id, cid, _did)")
+        prep.append("        if rc:")
+        prep.append(f"            {a}._move_failed(rc, cid, _dname)")
+        prep.append(f"        {a}._moved_to = _dname")
     elif len(movers) == 2 and all(m.params[args.index(a)].spec.kind == "move" for a in movers):
         a, b = movers  # e.g. two deques: one C call moves both, or neither
         views = [f"{x}._rw is not None or {x}._ro is not None" for x in movers
                  if not _viewless(m.params[args.index(x)].spec.py_type)]
-        out.append(f"        if ({' or '.join([*views, f'_rl_move_pair(_hp, {a}._id, {b}._id, cid, _did)'])}):")
-        out.append(f"            _move_in(({a}, {b},), cid, d)  # the precise error, or the move")
-        out.append("        else:")
-        out.append(f"            {a}._moved_to = {b}._moved_to = _dname")
+        prep.append(f"        if ({' or '.join([*views, f'_rl_move_pair(_hp, {a}._id, {b}._id, cid, _did)'])}):")
+        prep.append(f"            _move_in(({a}, {b},), cid, d)  # the precise error, or the move")
+        prep.append("        else:")
+        prep.append(f"            {a}._moved_to = {b}._moved_to = _dname")
     elif movers:
-        out.append(f"        _move_in(({', '.join(movers)},), cid, d)")
+        prep.append(f"        _move_in(({', '.join(movers)},), cid, d)")
+    if loans:
+        out.append("        made = []")
+        out.append("        try:")
+        out.extend("    " + line for line in prep)
+        out.append("        except BaseException:")
+        out.append("            _unlend_all(tuple(reversed(made)))")
+        out.append("            raise")
+    else:
+        out.extend(prep)
     out.append("        stack.append(d)")
     out.append("        try:")
     if slow:
@@ -159,8 +170,8 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
     loan_tuple = f"({''.join(a + '_loan, ' for a in loans)})"
     out.append(f"            _after_gated(ts, d, caller, {loan_tuple})")
     out.append("        del stack[-1]")
-    for a in loans:
-        out.append(f"        escaped = _unlend({a}_loan)")
+    if loans:  # every loan ends, even when an earlier one had views escape
+        out.append(f"        escaped = {' + '.join(f'_unlend({a}_loan)' for a in loans)}")
         out.append("        if escaped:")
         out.append("            raise _escaped(d, caller, escaped)")
     out.append("        if caller.gate is not None:")

@@ -50,7 +50,8 @@ ROOT = RootContext()
 class ThreadState:
     """One thread's continuation stack and unwinding mailbox."""
 
-    __slots__ = ("__weakref__", "ident", "name", "stack", "thread", "unwind_target")
+    __slots__ = ("__weakref__", "ident", "name", "stack", "thread", "unwind_target",
+                 "user_interrupt")
 
     def __init__(self) -> None:
         current = threading.current_thread()
@@ -59,6 +60,9 @@ class ThreadState:
         self.thread: threading.Thread = current
         self.stack: list[Incarnation] = [ROOT]
         self.unwind_target: Incarnation | None = None
+        # the user's KeyboardInterrupt on its way out through proxy boundaries
+        # (kernel.interrupts): not a panic of any domain it passes
+        self.user_interrupt: BaseException | None = None
 
     @property
     def current(self) -> Incarnation:

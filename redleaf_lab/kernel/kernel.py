@@ -33,7 +33,7 @@ from ..errors import DomainLoadError, InjectedPanic, RpcError, SafetyError, desc
 from ..heap import rref as rref_module
 from ..idl.interface import Interface
 from ..idl.proxy import ProxyBase, make_proxy
-from . import loader, unwind
+from . import interrupts, loader, unwind
 from .context import all_thread_states, thread_state
 from .domain import (
     CRASHED,
@@ -87,6 +87,7 @@ class Kernel:
         rref_module.push_default_heap(self.heap)
         unwind.install_unraisable_hook()
         audit.install()  # the host backstop: refuses host operations inside domains
+        interrupts.install()  # Ctrl-C inside a domain call is the user's, not a panic
         self.events.emit("boot", None, pid=os.getpid(), heap_bytes=heap_bytes)
 
     # -- loading --------------------------------------------------------------
@@ -146,8 +147,7 @@ class Kernel:
             self._abort_load(domain, exc)
             if isinstance(exc, (DomainLoadError, SafetyError)):
                 raise
-            raise DomainLoadError(
-                f"{name}: init failed: {type(exc).__name__}: {exc}") from exc
+            raise DomainLoadError(f"{name}: init failed: {describe_exception(exc)}") from exc
         finally:
             while len(ts.stack) > 1 and ts.stack.pop() is not domain:
                 pass
@@ -155,7 +155,7 @@ class Kernel:
             domain.state = RUNNING
             domain.refresh_gate()
         self.events.emit("start", name, id=domain.id, incarnation=incarnation,
-                         interface=spec.image.provides.__name__)
+                         interface=spec.image.provides.__name__, folder=str(spec.image.path))
         return domain
 
     def _abort_load(self, domain: Domain, exc: BaseException) -> None:
@@ -168,7 +168,8 @@ class Kernel:
         objects, nbytes, _deferred = self.heap.reclaim(domain.id)
         loader.forget(domain.spec.image, domain.id)
         domain.settled.set()
-        self.events.emit("load-failed", domain.name, id=domain.id, error=repr(exc),
+        self.events.emit("load-failed", domain.name, id=domain.id,
+                         error=describe_exception(exc), folder=str(domain.spec.image.path),
                          reclaimed_objects=objects, reclaimed_bytes=nbytes)
 
     def restart(self, name: str) -> Any:

@@ -83,15 +83,23 @@ def find_domains() -> dict[str, Path]:
 
 
 def resolve(what: str | os.PathLike[str]) -> Path:
-    """A domain name (discovered) or a folder path."""
-    path = Path(what)
-    if path.is_dir():
-        return path.resolve()
+    """A domain name (found under drivers/ and domains/ and REDLEAF_LAB_DOMAIN_PATH) or a
+    folder path (a `Path`, or a string with a path separator: `./membdev`, `/x/y`).
+
+    A bare name is never looked up in the working directory: a folder called `membdev`
+    there must not silently replace the real driver."""
+    is_path = not isinstance(what, str) or os.sep in what or (
+        os.altsep is not None and os.altsep in what) or what in (".", "..")
+    if is_path:
+        path = Path(what)
+        if path.is_dir():
+            return path.resolve()
+        raise DomainLoadError(f"no domain folder at {str(path)!r}")
     known = find_domains()
-    if str(what) in known:
-        return known[str(what)].resolve()
+    if what in known:
+        return known[what].resolve()
     raise DomainLoadError(
-        f"no domain named {str(what)!r} (known: {', '.join(sorted(known)) or 'none'}); "
+        f"no domain named {what!r} (known: {', '.join(sorted(known)) or 'none'}); "
         "give a folder path or put the domain under drivers/ or domains/"
     )
 

@@ -81,3 +81,25 @@ def test_domain_modules_are_registered_only_while_alive(kernel, domains):
     assert any(n.startswith(prefix) for n in sys.modules)
     kernel.panic("leaf")
     assert not any(n.startswith(prefix) for n in sys.modules)
+
+
+def test_a_name_is_never_looked_up_in_the_working_directory(kernel, tmp_path, monkeypatch):
+    """A folder called `membdev` in the working directory must not replace the driver."""
+    impostor = tmp_path / "membdev"
+    impostor.mkdir()
+    (impostor / "domain.toml").write_text(
+        'name = "membdev"\nentry = "membdev.py"\n'
+        'provides = "redleaf_lab.interfaces.bench:Echo"\n')
+    (impostor / "membdev.py").write_text("def init(ctx):\n    raise ValueError('impostor')\n")
+    monkeypatch.chdir(tmp_path)
+    from redleaf_lab.devices import MemStore
+
+    bdev = kernel.load("membdev", store=MemStore(8))
+    assert bdev.num_blocks() == 8  # the real driver
+    start = kernel.events.history({"start"}, "membdev")[-1]
+    assert start.data["folder"].endswith("drivers/membdev")
+    # the impostor loads only when given as a path, and the event names its folder
+    with pytest.raises(DomainLoadError, match="impostor"):
+        kernel.load("./membdev", name="other")
+    failed = kernel.events.history({"load-failed"}, "other")[-1]
+    assert failed.data["folder"] == str(impostor.resolve())
