@@ -201,8 +201,9 @@ class HeapObject(Sealed):
         return self._heap.owner(self._id)
 
     def iova(self) -> int:
-        """Device address of the object (for DMA by trusted device code)."""
-        self._require_id()
+        """Device address of the object, for its owner only (a device pointed at an
+        object the caller no longer owns would write into someone else's memory)."""
+        self._require_owned()
         return self._heap.iova(self._id)
 
     def __repr__(self) -> str:

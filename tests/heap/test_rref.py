@@ -201,3 +201,15 @@ def test_a_borrow_gives_its_device_address_only_while_lent(kernel):
     assert lent._end() == 0
     with pytest.raises(StaleRefError, match="borrow ended"):
         lent.iova()
+
+
+def test_iova_answers_only_the_owner(kernel, domains):
+    """Issue 12.9: after a move the old owner gets no device address of the object."""
+    from redleaf_lab import UseAfterMoveError
+
+    spin = kernel.load(domains / "spinner")
+    block = RRef.new(Block, 1)
+    assert block.iova() > 0
+    spin.hold(block)
+    with pytest.raises(UseAfterMoveError):
+        block.iova()

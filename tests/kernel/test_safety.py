@@ -511,3 +511,14 @@ def test_importer_allowed_predicate() -> None:
     assert "graphlib" in run("import graphlib", builtins)
     with pytest.raises(SafetyError):
         run("import json", builtins)
+
+
+def test_super_init_subclass_is_ordinary_code():
+    """Issue 12.9: `super().__init_subclass__(**kw)` in a class hook is allowed."""
+    source = (
+        "class Base:\n"
+        "    def __init_subclass__(cls, **kw):\n"
+        "        super().__init_subclass__(**kw)\n"
+        "        cls.registered = True\n"
+    )
+    assert find_violations(source, "base.py") == []

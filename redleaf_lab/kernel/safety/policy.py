@@ -115,6 +115,7 @@ ALLOWED_DUNDER_ATTRS: frozenset[str] = frozenset(
         "__gt__",
         "__hash__",
         "__init__",
+        "__init_subclass__",
         "__iter__",
         "__le__",
         "__len__",
