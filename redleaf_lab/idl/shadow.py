@@ -46,7 +46,9 @@ return). Events on the kernel bus: `shadow-restart`, `shadow-recovered`
 
 Threads: any number of threads may call a shadow. Restarts are serialized by
 one lock per shadow; a thread that finds the domain already restarted by
-another just retries on the new incarnation.
+another just retries on the new incarnation. The shadow does not serialize
+calls: whether the domain serves concurrent calls is its interface's contract
+(see the interface's docstring; BDev: any number of callers).
 """
 
 from __future__ import annotations
@@ -176,7 +178,9 @@ class ShadowBase(ProxyBase):
         of the calls it interrupted."""
         rescued = rescue_in_flight(dead.heap, dead.id, list(self._in_flight.values()))
         alive = {t.ident for t in threading.enumerate()}
-        for ident in [i for i in self._in_flight if i not in alive]:  # threads that ended
+        # list(): one C call, so a thread that adds its first record meanwhile (a new
+        # caller) cannot change the dict under this loop
+        for ident in [i for i in list(self._in_flight) if i not in alive]:  # ended threads
             self._in_flight.pop(ident, None)
         if rescued:
             self._kernel.events.emit("shadow-rescue", self._name, requests=rescued)
