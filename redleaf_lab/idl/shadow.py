@@ -13,7 +13,10 @@ call raises `RpcError` (the domain panicked, or was already dead), the shadow:
 3. retries, in a loop bounded by the `ShadowPolicy`: at most `max_restarts`
    restarts per `window_s` seconds, at most `max_attempts` restarts for one
    call, an exponential backoff before the second and later restarts of one
-   call. When a limit is hit the caller gets `RpcError` ("gave up").
+   call. When a limit is hit the caller gets `RpcError` ("gave up"); what was
+   rescued for the call is freed, after the crash's handling has finished (its
+   reclaim hook may still be handing the requests back), so a give-up never
+   leaves requests that no handle reaches.
 
 Recovery rules. What the crash took is decided per method, by a
 `MethodRecovery`: `keep(args)` runs before every call and may copy what a
@@ -92,7 +95,8 @@ __all__ = [
     "shadow_class", "still_owned",
 ]
 
-RUNNING, CRASHED, STOPPED = "running", "crashed", "stopped"
+RUNNING, CRASHED, STOPPED, LOADING = "running", "crashed", "stopped", "loading"
+SETTLE_TIMEOUT_S = 10.0  # a give-up waits at most this for the crash handling to finish
 
 
 # -- policy and statistics ---------------------------------------------------------------
@@ -217,12 +221,10 @@ class ShadowBase(ProxyBase):
                 self._ensure_running(failed, attempt)
                 args = recovery.rebuild(args, kept)
             except _GiveUp as give_up:
-                self._abandon(recovery, kept)
-                raise self._gave_up(give_up.reason, error) from None
+                raise self._give_up(recovery, kept, failed, give_up.reason, error) from None
             except NotRecoverable as exc:
-                self._abandon(recovery, kept)
-                raise self._gave_up(f"crashed and {recovery.name} cannot be retried: {exc}",
-                                     error) from None
+                raise self._give_up(recovery, kept, failed, f"crashed and {recovery.name} "
+                                    f"cannot be retried: {exc}", error) from None
             proxy = self._proxy
             self.shadow_stats.retries += 1
             try:
@@ -238,10 +240,19 @@ class ShadowBase(ProxyBase):
                                      recovery_ns=elapsed, attempts=attempt)
             return result
 
-    def _abandon(self, recovery: MethodRecovery, kept: Any) -> None:
-        """The call fails for good: free what was rescued for it (nobody else can)."""
+    def _give_up(self, recovery: MethodRecovery, kept: Any, failed: Any, reason: str,
+                 error: RpcError) -> RpcError:
+        """The call fails for good. The give-up is decided (counted, `shadow-gave-up`)
+        first; then the crash handling of `failed` is waited for, so its reclaim hook has
+        handed this call's requests back (they are the caller's, and no handle holds
+        them); then they are freed. Without the wait, a give-up that overtakes the crash
+        handling frees nothing and the rescue that follows leaves the requests to nobody."""
+        exc = self._gave_up(reason, error)
         if recovery.abandon is not None and kept is not None:
+            if failed.state not in (RUNNING, LOADING):  # crashed or stopped: it settles
+                failed.settled.wait(timeout=SETTLE_TIMEOUT_S)
             recovery.abandon(self._kernel.heap, kept)
+        return exc
 
     def _ensure_running(self, failed: Any, attempt: int) -> None:
         """Make the current incarnation a running one other than `failed`, or give up."""

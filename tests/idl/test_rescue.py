@@ -9,6 +9,9 @@ objects (same registry ids: nothing was copied) in the same order, with their da
 from __future__ import annotations
 
 import gc
+import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -114,3 +117,79 @@ def test_the_retry_fails_cleanly_when_the_shadow_gives_up(kernel, domains, store
     del submit
     gc.collect()
     assert kernel.heap.stats().live_objects == baseline  # rescued requests were not leaked
+
+
+class Blocker:
+    """A trip whose call `crash_on` panics (as Trip) and whose call `block_on` waits inside
+    the driver (polling, so the crash's unwind lands there) until the test crashes it."""
+
+    def __init__(self, crash_on: int, block_on: int) -> None:
+        self.crash_on = crash_on
+        self.block_on = block_on
+        self.calls = 0
+        self.entered = threading.Event()
+        self._never = threading.Event()
+
+    def fire(self) -> bool:
+        self.calls += 1
+        if self.calls == self.block_on:
+            self.entered.set()
+            deadline = time.monotonic() + 10.0  # a deadline against a hang only
+            while time.monotonic() < deadline:
+                self._never.wait(0.001)
+        return self.calls == self.crash_on
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def test_a_give_up_during_the_crash_handling_frees_the_rescued_requests(kernel, domains,
+                                                                        store):
+    """Issue 12, item 2: a caller gives up (restart limit reached) while the crash that
+    interrupted its call is still being handled. The shadow's reclaim hook then hands the
+    call's requests to the caller as handle-free objects: the give-up must free them, not
+    leave them to nobody. A reclaim hook registered before the shadow's holds the crash
+    handling until the caller has given up, so the order is forced, not raced."""
+    blocker = Blocker(crash_on=1, block_on=3)
+    kernel.load(domains / "midcrash", store=store, trip=blocker)
+    gave_up = lambda: bool(kernel.events.history({"shadow-gave-up"}, "midcrash"))  # noqa: E731
+    kernel.add_reclaim_hook(  # holds the second crash's handling (before the rescue)
+        "midcrash", lambda dead: not blocker.entered.is_set() or _wait_for(gave_up) or True)
+    shadow = make_shadow(kernel, "midcrash",
+                         ShadowPolicy(max_restarts=1, window_s=3600.0, backoff_s=0.0))
+    baseline = kernel.heap.stats().live_objects
+    submit, _ = requests([4, 5])  # call 1 crashes, the retry (call 2) succeeds: budget spent
+    shadow.submit_and_poll(submit, RRefDeque.new(BlkReq, 32), True)
+    assert shadow.shadow_stats.restarts == 1 and shadow.shadow_stats.recoveries == 1
+    del submit
+    gc.collect()
+    assert kernel.heap.stats().live_objects == baseline
+
+    submit, _ = requests([1, 2, 3, 4, 5])
+    errors: list[str] = []
+
+    def call(deque: RRefDeque) -> None:  # call 3: blocks inside the driver until the crash
+        try:
+            shadow.submit_and_poll(deque, RRefDeque.new(BlkReq, 32), True)
+        except RpcError as exc:
+            errors.append(str(exc))
+
+    caller = threading.Thread(target=call, args=(submit,))
+    caller.start()
+    assert blocker.entered.wait(10.0)
+    assert kernel.panic("midcrash")
+    caller.join(10.0)
+    assert not caller.is_alive()
+    assert len(errors) == 1 and "restart limit" in errors[0]
+    rescues = kernel.events.history({"shadow-rescue"}, "midcrash")
+    assert [e.data["requests"] for e in rescues] == [2, 5]  # call 1's and call 3's
+    del submit, caller
+    gc.collect()
+    assert kernel.heap.stats().live_objects == baseline, "the rescued requests leaked"
+    assert kernel.shutdown()["objects"] == 0
