@@ -49,6 +49,7 @@ from .domain import (
 )
 from .events import EventBus
 from .faults import Faults
+from .leaks import find_leaks
 from .safety import audit
 
 
@@ -433,7 +434,9 @@ class Kernel:
 
     # -- shutdown -------------------------------------------------------------------
     def shutdown(self) -> dict[str, int]:
-        """Stop every domain and reclaim; returns what the heap still holds (leaks)."""
+        """Stop every domain and reclaim; returns the leaks: every live object that no
+        handle reaches, whoever owns it (root included), and whatever a domain still
+        owns (kernel/leaks.py). Objects the caller still holds handles on are not leaks."""
         self.faults.clear_all()
         for name, domain in list(self._domains.items()):
             if domain.state == RUNNING:
@@ -441,13 +444,10 @@ class Kernel:
         with self._lock:
             self._closed = True
         stats = self.heap.stats()
-        leaked = {"objects": 0, "bytes": 0}
-        for entry in self.heap.entries():
-            if entry.owner != 1 and entry.owner != 0:
-                leaked["objects"] += 1
-                leaked["bytes"] += entry.size
+        report = find_leaks(self.heap)  # whoever owns them, root included
+        leaked = {"objects": report.objects, "bytes": report.bytes}
         self.events.emit("shutdown", None, live_objects=stats.live_objects,
-                         leaked_objects=leaked["objects"])
+                         leaked_objects=report.objects, leaked_ids=report.top_level)
         rref_module.remove_default_heap(self.heap)
         return leaked
 
