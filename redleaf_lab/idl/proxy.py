@@ -149,6 +149,10 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         out.extend(prep)
     out.append("        stack.append(d)")
     out.append("        try:")
+    # The callee may have crashed between the gate check and the push, after the crash
+    # chose which threads to unwind: such a thread must not run the dead incarnation.
+    out.append("            if d.gate is not None and d.state != 'running':")
+    out.append("                raise DomainUnwind('entered ' + _dname + ' after its crash')")
     if slow:
         out.append("            if trip:")
         out.append("                _trip(d)")

@@ -196,8 +196,9 @@ class DomainContext(Sealed):
         return threading.Event()
 
     def lock(self) -> Any:
-        """A lock whose `acquire` waits in bounded slices (unwindable)."""
-        return _BoundedLock()
+        """A lock whose `acquire` waits in bounded slices (unwindable), with an optional
+        timeout; a thread of a dead incarnation waiting on it is unwound, not left waiting."""
+        return _BoundedLock(self._alive)
 
     def spawn(self, target: Callable[..., Any], *args: Any, name: str | None = None) -> Any:
         """Start a thread that executes inside this domain; tracked by the kernel."""
@@ -210,14 +211,21 @@ class DomainContext(Sealed):
 
 
 class _BoundedLock(Sealed):
-    """A mutex for domain code: waits in 5 ms slices so unwinding can interrupt it."""
+    """A mutex for domain code: waits in 5 ms slices so unwinding can interrupt it, and
+    between slices raises DomainUnwind once the owning incarnation is dead (a thread that
+    entered it after the crash chose whom to unwind would otherwise wait for ever)."""
 
-    def __init__(self) -> None:
+    def __init__(self, alive: Callable[[], None]) -> None:
         self._lock = threading.Lock()
+        self._alive = alive
 
-    def acquire(self) -> bool:
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Take the lock; False if `timeout` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not self._lock.acquire(timeout=0.005):
-            pass
+            self._alive()
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
         return True
 
     def release(self) -> None:

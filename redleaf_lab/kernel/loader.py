@@ -181,10 +181,10 @@ class _DomainNamespace:
             receiver.STRANGER: ClassPolicy.stranger,
             receiver.CLASS_OK: self.classes.class_ok,
             receiver.SAFE_FORMAT: safe_format_attr,
-            receiver.STORE_ATTR: self.classes.store_attr,
-            receiver.AUG_ATTR: self.classes.aug_attr,
-            receiver.DEL_ATTR: self.classes.del_attr,
         }
+        stores = self.classes.store_functions()
+        self.guard_names.update(zip(
+            (receiver.STORE_ATTR, receiver.AUG_ATTR, receiver.DEL_ATTR), stores, strict=True))
 
     def local_module(self, name: str) -> types.ModuleType:
         """Resolve `from . import name` / `from .name import x` inside the domain."""

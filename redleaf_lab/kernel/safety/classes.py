@@ -60,6 +60,10 @@ _TRUSTED_PREFIXES = ("redleaf_lab", "redleaf_domain")
 _real_type = builtins.type
 _real_build_class = builtins.__build_class__
 _SUBCLASSABLE: frozenset[type] = frozenset()  # set at the end of this module
+_IN_PLACE: dict[str, Callable[[Any, Any], Any]] = {
+    name: getattr(operator, name) for name in (
+        "iadd", "isub", "imul", "imatmul", "itruediv", "ifloordiv", "imod", "ipow",
+        "ilshift", "irshift", "ior", "ixor", "iand")}
 
 
 def _refuse(message: str, rule: str = "class") -> SafetyError:
@@ -236,17 +240,29 @@ class ClassPolicy:
             raise _refuse(f"changing {name!r} of {obj!r} refused: it belongs to a library "
                           "shared by every domain", "attribute")
 
-    def store_attr(self, obj: Any, name: str, value: Any) -> None:
-        self.check_store(obj, name)
-        setattr(obj, name, value)
+    def store_functions(self) -> tuple[Callable[..., None], Callable[..., None],
+                                       Callable[..., None]]:
+        """(store, augmented store, delete) for the rewritten attribute stores: closures
+        whose common case (an instance of one of the domain's own classes) is one set
+        look-up before the store itself."""
+        own, check = self.own, self.check_store
 
-    def aug_attr(self, obj: Any, name: str, op: str, value: Any) -> None:
-        self.check_store(obj, name)
-        setattr(obj, name, getattr(operator, op)(getattr(obj, name), value))
+        def store_attr(obj: Any, name: str, value: Any) -> None:
+            if _real_type(obj) not in own:
+                check(obj, name)
+            setattr(obj, name, value)
 
-    def del_attr(self, obj: Any, name: str) -> None:
-        self.check_store(obj, name)
-        delattr(obj, name)
+        def aug_attr(obj: Any, name: str, op: str, value: Any) -> None:
+            if _real_type(obj) not in own:
+                check(obj, name)
+            setattr(obj, name, _IN_PLACE[op](getattr(obj, name), value))
+
+        def del_attr(obj: Any, name: str) -> None:
+            if _real_type(obj) not in own:
+                check(obj, name)
+            delattr(obj, name)
+
+        return store_attr, aug_attr, del_attr
 
     @staticmethod
     def stranger(receiver: Any, where: str) -> None:
