@@ -1,14 +1,25 @@
-"""setuptools entry for the cffi API-mode extensions: redleaf_lab._core._redleaf_core
-(shared heap, keeps the GIL) and redleaf_lab._core._redleaf_dev (device models, releases it).
+"""setuptools entry for the compiled extensions: the cffi API-mode modules
+redleaf_lab._core._redleaf_core (shared heap, keeps the GIL) and redleaf_lab._core._redleaf_dev
+(device models, releases it), and the call gate redleaf_lab._core._gate (a CPython
+extension type, csrc/gate/gate.c; optional: without a compiler the project runs on the
+generated Python proxies and says so).
 
 Everything else lives in pyproject.toml; `cffi_modules` has no pyproject.toml key yet.
 """
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 setup(
     cffi_modules=[
         "redleaf_lab/_core/build.py:ffibuilder",
         "redleaf_lab/_core/build_dev.py:ffibuilder",
-    ]
+    ],
+    ext_modules=[
+        Extension(
+            "redleaf_lab._core._gate",
+            sources=["redleaf_lab/_core/csrc/gate/gate.c"],
+            extra_compile_args=["-O2", "-std=c11"],
+            optional=True,
+        )
+    ],
 )

@@ -36,7 +36,7 @@ from ..heap.slots import _SlotContainer
 from ..kernel import unwind
 from ..kernel.context import local_holder
 from ..sealed import Sealed
-from . import calls
+from . import calls, gates
 from .interface import Interface, MethodSpec
 from .types import TypeSpec
 
@@ -366,8 +366,12 @@ def _exchange_error(text: str) -> Exception:
     return ExchangeError(text)
 
 
-def make_proxy(iface: type[Interface], incarnation: Any, impl: Any) -> ProxyBase:
-    """Bind a proxy of `iface` to a domain incarnation and its implementation."""
+def make_proxy(iface: type[Interface], incarnation: Any, impl: Any,
+               proxies: str | None = None) -> ProxyBase:
+    """Bind a proxy of `iface` to a domain incarnation and its implementation.
+
+    `proxies`: "gate" (compiled call gates, idl.gates) or "python" (the generated proxy
+    alone); by default the incarnation's kernel's choice (`boot(proxies=...)`)."""
     missing = [name for name in iface.__methods__ if not callable(getattr(impl, name, None))]
     if missing:
         from ..errors import DomainLoadError
@@ -378,4 +382,9 @@ def make_proxy(iface: type[Interface], incarnation: Any, impl: Any) -> ProxyBase
         )
     factory = _compiled(iface)[1]
     proxy: ProxyBase = factory(incarnation, impl)
+    if proxies is None:
+        proxies = getattr(getattr(incarnation, "kernel", None), "proxies", None)
+    if gates.choose(proxies) == "gate":
+        gate_proxy: ProxyBase = gates.gated(iface, proxy, incarnation, impl, ProxyBase, _gone)
+        return gate_proxy
     return proxy

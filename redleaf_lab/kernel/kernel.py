@@ -31,6 +31,7 @@ from typing import Any
 from .._core.heap import CoreHeap
 from ..errors import DomainLoadError, InjectedPanic, RpcError, SafetyError, describe_exception
 from ..heap import rref as rref_module
+from ..idl import gates
 from ..idl.interface import Interface
 from ..idl.proxy import ProxyBase, make_proxy
 from . import interrupts, loader, unwind
@@ -71,7 +72,10 @@ class DomainRow:
 
 
 class Kernel:
-    def __init__(self, heap_bytes: int = 1 << 30, max_objects: int = 1 << 20) -> None:
+    def __init__(self, heap_bytes: int = 1 << 30, max_objects: int = 1 << 20,
+                 proxies: str | None = None) -> None:
+        # "gate" (compiled call gates) or "python" (the generated proxies): idl.gates
+        self.proxies = gates.choose(proxies)
         self.heap = CoreHeap(arena_bytes=heap_bytes, max_objects=max_objects)
         self.events = EventBus()
         self.faults = Faults(self._panic_now, self._fault_changed)
@@ -473,6 +477,9 @@ def release_state(domain: Domain) -> None:
         release()
 
 
-def boot(heap_bytes: int = 1 << 30, max_objects: int = 1 << 20) -> Kernel:
-    """Boot the microkernel library in-process."""
-    return Kernel(heap_bytes=heap_bytes, max_objects=max_objects)
+def boot(heap_bytes: int = 1 << 30, max_objects: int = 1 << 20,
+         proxies: str | None = None) -> Kernel:
+    """Boot the microkernel library in-process. `proxies`: "gate" (the compiled call gate,
+    the default where it is built) or "python" (the generated proxies; also selected by
+    the environment variable REDLEAF_LAB_PROXIES=python)."""
+    return Kernel(heap_bytes=heap_bytes, max_objects=max_objects, proxies=proxies)
