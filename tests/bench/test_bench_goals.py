@@ -47,14 +47,16 @@ def _calls_result(proxy_over_plain: float, move_over_proxy: float) -> dict[str, 
 def test_bench_calls_flags_a_missed_goal_in_table_and_json() -> None:
     rows = _calls_result(proxy_over_plain=7.0, move_over_proxy=1.2)
     table = calls.format_table(rows)
-    line = next(x for x in table.splitlines() if x.startswith("proxy / plain"))
+    line = next(x for x in table.splitlines() if x.startswith("proxy_over_plain "))
     assert line.endswith("MISSED")
-    assert next(x for x in table.splitlines() if x.startswith("move / proxy")).endswith("met")
-    assert "goals (3 of 4 met):" in table and "method: Same work per row" in table
+    assert next(x for x in table.splitlines() if x.startswith("move_over_proxy ")).endswith("met")
+    assert "goals (3 of 6 met):" in table and "method: Same work per row" in table
     assert "Interleaved" in table and "median" in table
     status = {g.name: g.status for g in calls.goals(rows)}
-    assert status == {"proxy_over_plain<=5": "MISSED", "move_over_proxy<=1.3": "met",
-                      "mp_pipe_over_proxy>=100": "met", "shadow_over_proxy<=2": "met"}
+    assert status == {"proxy_over_plain<=2": "MISSED", "move_over_proxy<=1.3": "met",
+                      "borrow_over_proxy<=1.3": "met", "mp_pipe_over_proxy>=300": "MISSED",
+                      "shadow_over_proxy<=1.5": "met",
+                      "shadow_rref_over_proxy_rref<=1.5": "MISSED"}
 
 
 def test_bench_calls_output_carries_method_and_flags() -> None:
