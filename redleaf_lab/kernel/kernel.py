@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._core.heap import CoreHeap
-from ..errors import DomainLoadError, InjectedPanic, RpcError, SafetyError, describe_exception
+from ..errors import (
+    DomainLoadError,
+    DomainUnwind,
+    InjectedPanic,
+    RpcError,
+    SafetyError,
+    describe_exception,
+)
 from ..heap import rref as rref_module
 from ..idl.interface import Interface
 from ..idl.proxy import ProxyBase, make_proxy
@@ -160,6 +167,12 @@ class Kernel:
                 raise
             raise DomainLoadError(f"{name}: init failed: {describe_exception(exc)}") from exc
         finally:
+            # A crash of this incarnation during its init may have left an unwind pending
+            # for this thread; it must not fire later in the caller (a shadow restarting
+            # the driver): cleared by a direct C call, with no Python entry before it.
+            if ts.unwind_target is domain:
+                unwind.clear_async_exc(ts.ident, None)
+                ts.unwind_target = None
             while len(ts.stack) > 1 and ts.stack.pop() is not domain:
                 pass
         with self._lock:
@@ -302,11 +315,14 @@ class Kernel:
     def _unwind_threads(self, domain: Domain) -> int:
         me = threading.get_ident()
         count = 0
+        deliver = unwind.set_async_exc
         for ts in all_thread_states():
+            # The test and the delivery with no Python call between them: no thread switch
+            # can let the thread leave the domain after the test and get a stray unwind.
             if ts.ident == me or not ts.stack or ts.stack[-1] is not domain:
                 continue
             ts.unwind_target = domain
-            if unwind.deliver(ts.ident):
+            if deliver(ts.ident, DomainUnwind) == 1:
                 count += 1
         return count
 
