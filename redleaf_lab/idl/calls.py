@@ -51,7 +51,11 @@ _rl_unborrow = lib.rl_unborrow
 
 
 def _pop_through(ts: ThreadState, callee: Any) -> None:
+    """Pop the stack down to and including `callee`; nothing if it is not on the stack
+    (the generated proxy pops the callee itself before it calls the slow paths)."""
     stack = ts.stack
+    if not any(entry is callee for entry in stack):
+        return
     while len(stack) > 1:
         if stack.pop() is callee:
             return

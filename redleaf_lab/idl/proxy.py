@@ -147,8 +147,10 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         out.append("            raise")
     else:
         out.extend(prep)
-    out.append("        stack.append(d)")
+    # The push is the try's first step: an unwind delivered right after it (the crash saw
+    # this thread inside the callee) fires inside the try and is handled like any other.
     out.append("        try:")
+    out.append("            stack.append(d)")
     # The callee may have crashed between the gate check and the push, after the crash
     # chose which threads to unwind: such a thread must not run the dead incarnation.
     out.append("            if d.gate is not None and d.state != 'running':")
@@ -160,7 +162,12 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
     # A pending asynchronous unwind aimed at the callee fires at the next Python
     # function entry; it is cleared inline (a C call: no check before it) before
     # calling any Python helper, so it cannot escape the proxy.
+    # Leave the callee before anything else (plain bytecode, no call: no point where a
+    # thread switch lets a crash see this thread still inside and unwind it again), then
+    # drop an unwind already pending for it with a direct C call, then call helpers.
     out.append("        except BaseException as exc:")
+    out.append("            if stack[-1] is d:")
+    out.append("                del stack[-1]")
     out.append("            ts = _local.ts")
     out.append("            if ts.unwind_target is d:")
     out.append("                _clear_async(ts.ident, None)")
@@ -168,6 +175,8 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
         out.append(f"            _unlend_all(({''.join(a + '_loan, ' for a in loans)}))")
     out.append("            raise _failed(ts, d, caller, exc)")
     out.append("        if d.gate is not None and d.state != 'running':")
+    out.append("            if stack[-1] is d:  # leave first, as in the except path")
+    out.append("                del stack[-1]")
     out.append("            ts = _local.ts")
     out.append("            if ts.unwind_target is d:")
     out.append("                _clear_async(ts.ident, None)")

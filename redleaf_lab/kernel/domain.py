@@ -242,11 +242,11 @@ class _BoundedLock(Sealed):
 def run_domain_thread(domain: Domain, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """Body of a kernel-tracked domain thread."""
     ts = thread_state()
-    ts.stack.append(domain)
     kernel = domain.kernel
-    kernel.events.emit("thread-start", domain.name, thread=threading.current_thread().name)
     outcome = "returned"
-    try:
+    try:  # the push inside the try: an unwind landing right after it is handled below
+        ts.stack.append(domain)
+        kernel.events.emit("thread-start", domain.name, thread=threading.current_thread().name)
         target(*args)
     except DomainUnwind:
         outcome = "unwound"

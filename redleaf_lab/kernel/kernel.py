@@ -4,7 +4,8 @@
 microkernel. It owns:
 
 * the shared heap (`CoreHeap`, C) where domains exchange RRefs;
-* the domain table: name -> current `Domain` incarnation, plus history;
+* the domain table: name -> current `Domain` incarnation, plus a bounded history
+  (the last HISTORY_LIMIT replaced incarnations; per-name call counters for older ones);
 * `events` (the bus everything observable goes through) and `faults`.
 
 Life of a domain: `load()` checks and compiles its folder (once), creates an
@@ -24,12 +25,20 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .._core.heap import CoreHeap
-from ..errors import DomainLoadError, InjectedPanic, RpcError, SafetyError, describe_exception
+from ..errors import (
+    DomainLoadError,
+    DomainUnwind,
+    InjectedPanic,
+    RpcError,
+    SafetyError,
+    describe_exception,
+)
 from ..heap import rref as rref_module
 from ..idl import gates
 from ..idl.interface import Interface
@@ -52,6 +61,8 @@ from .events import EventBus
 from .faults import Faults
 from .leaks import find_leaks
 from .safety import audit
+
+HISTORY_LIMIT = 64  # replaced incarnations kept for inspection (Kernel._history)
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,11 @@ class Kernel:
         self._lock = threading.RLock()
         self._next_id = 2
         self._domains: dict[str, Domain] = {}
-        self._history: list[Domain] = []
+        # the last HISTORY_LIMIT incarnations replaced by a newer one (newest last); the
+        # calls of older ones are folded into _retired_calls, so a long run with thousands
+        # of restarts keeps a bounded history and ps() still counts every call
+        self._history: deque[Domain] = deque()
+        self._retired_calls: dict[str, int] = {}
         self._crashes: dict[str, int] = {}
         self._restarts: dict[str, int] = {}
         self._reclaim_hooks: dict[str, list[Callable[[Domain], Any]]] = {}
@@ -135,8 +150,10 @@ class Kernel:
                 raise DomainLoadError("the kernel is shut down")
             domain = Domain(self, name, self._next_id, spec, incarnation)
             self._next_id += 1
+            previous = self._domains.get(name)
             self._domains[name] = domain
-            self._history.append(domain)
+            if previous is not None:
+                self._retire(previous)
         self._bind_devices(domain)
         ts = thread_state()
         ts.stack.append(domain)
@@ -154,6 +171,12 @@ class Kernel:
                 raise
             raise DomainLoadError(f"{name}: init failed: {describe_exception(exc)}") from exc
         finally:
+            # A crash of this incarnation during its init may have left an unwind pending
+            # for this thread; it must not fire later in the caller (a shadow restarting
+            # the driver): cleared by a direct C call, with no Python entry before it.
+            if ts.unwind_target is domain:
+                unwind.clear_async_exc(ts.ident, None)
+                ts.unwind_target = None
             while len(ts.stack) > 1 and ts.stack.pop() is not domain:
                 pass
         with self._lock:
@@ -296,11 +319,14 @@ class Kernel:
     def _unwind_threads(self, domain: Domain) -> int:
         me = threading.get_ident()
         count = 0
+        deliver = unwind.set_async_exc
         for ts in all_thread_states():
+            # The test and the delivery with no Python call between them: no thread switch
+            # can let the thread leave the domain after the test and get a stray unwind.
             if ts.ident == me or not ts.stack or ts.stack[-1] is not domain:
                 continue
             ts.unwind_target = domain
-            if unwind.deliver(ts.ident):
+            if deliver(ts.ident, DomainUnwind) == 1:
                 count += 1
         return count
 
@@ -418,13 +444,28 @@ class Kernel:
     def restarts(self, name: str) -> int:
         return self._restarts.get(name, 0)
 
+    def _retire(self, domain: Domain) -> None:
+        """`domain` was replaced by a new incarnation (kernel lock held): keep it in the
+        bounded history; the oldest one leaving it leaves its calls in _retired_calls."""
+        self._history.append(domain)
+        while len(self._history) > HISTORY_LIMIT:
+            old = self._history.popleft()
+            self._retired_calls[old.name] = self._retired_calls.get(old.name, 0) + old.calls
+
+    def calls(self, name: str) -> int:
+        """Calls into every incarnation of `name` so far."""
+        with self._lock:
+            current = self._domains.get(name)
+            total = self._retired_calls.get(name, 0) + (current.calls if current else 0)
+            return total + sum(x.calls for x in self._history if x.name == name)
+
     def ps(self) -> list[DomainRow]:
         rows = []
         for name, d in sorted(self._domains.items()):
             objects, nbytes = self.heap.domain_stats(d.id)
             rows.append(DomainRow(
                 name=name, id=d.id, state=d.state, incarnation=d.incarnation,
-                calls=sum(x.calls for x in self._history if x.name == name),
+                calls=self.calls(name),
                 crashes=self.crashes(name), restarts=self.restarts(name),
                 heap_objects=objects, heap_bytes=nbytes,
                 threads=sum(1 for t in d.threads if t.is_alive()),

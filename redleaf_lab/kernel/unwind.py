@@ -37,6 +37,9 @@ _clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void
 # For generated proxies: `clear_async_exc(ident, None)` is a C call, so no pending
 # exception can fire before it runs (CPython checks after calls, and at Python entry).
 clear_async_exc = _clear_async_exc
+# For the kernel's crash path: `set_async_exc(ident, DomainUnwind)` right after testing that
+# the thread is inside the domain, with no Python entry (no thread switch) in between.
+set_async_exc = _set_async_exc
 
 
 def deliver(thread_ident: int) -> bool:

@@ -58,7 +58,6 @@ FORBIDDEN_CLASS_ATTRS: frozenset[str] = frozenset(
 )
 _TRUSTED_PREFIXES = ("redleaf_lab", "redleaf_domain")
 _real_type = builtins.type
-_real_build_class = builtins.__build_class__
 _SUBCLASSABLE: frozenset[type] = frozenset()  # set at the end of this module
 _IN_PLACE: dict[str, Callable[[Any, Any], Any]] = {
     name: getattr(operator, name) for name in (
@@ -100,32 +99,14 @@ class ClassPolicy:
             return False
         return _module_of(cls).startswith(_TRUSTED_PREFIXES)
 
-    def validate(self, cls: type, what: str = "class") -> type:
-        name = getattr(cls, "__qualname__", "?")
-        for base in cls.__mro__[1:]:
-            if self.trusted(base):
-                raise _refuse(
-                    f"{what} {name!r} refused: it derives from {base.__module__}."
-                    f"{base.__qualname__}, a trusted class (a capability, a heap handle or "
-                    "another domain's class); wrap the object you were given instead"
-                )
+    def validate(self, cls: type) -> type:
+        """The checks of a made class: its MRO, its metaclass, its own namespace."""
+        name = _real_type.__dict__["__qualname__"].__get__(cls)
+        self._check_bases(name, cls.__mro__[1:])
         meta = _real_type(cls)
         if self.trusted(meta):
-            raise _refuse(f"{what} {name!r} refused: its metaclass {meta.__qualname__} is trusted")
-        namespace = _real_type.__dict__["__dict__"].__get__(cls)
-        bad = sorted(FORBIDDEN_CLASS_ATTRS & set(namespace))
-        if bad:
-            raise _refuse(
-                f"{what} {name!r} refused: it defines {', '.join(bad)}; array and buffer "
-                "protocols reach raw memory, `__class__` lies to isinstance() and finalizers "
-                "run in another domain's context"
-            )
-        module = namespace.get("__module__")
-        if not (isinstance(module, str) and module.startswith(self.module_prefix)):
-            raise _refuse(
-                f"{what} {name!r} refused: its __module__ is {module!r}, not one of this "
-                "domain's modules (a class may not pose as another module's)"
-            )
+            raise _refuse(f"class {name!r} refused: its metaclass {meta.__qualname__} is trusted")
+        self._check_namespace(name, _real_type.__dict__["__dict__"].__get__(cls))
         return cls
 
     # -- the roads to a class -------------------------------------------------
