@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py redleaf_lab/_core/build.py $(wildcard redleaf_lab/_core/csrc/*) $(wildcard redleaf_lab/_core/*.cdef)
+$(STAMP): pyproject.toml setup.py redleaf_lab/_core/build.py $(wildcard redleaf_lab/_core/csrc/*) $(wildcard redleaf_lab/_core/csrc/gate/*) $(wildcard redleaf_lab/_core/*.cdef)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

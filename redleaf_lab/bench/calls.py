@@ -13,8 +13,9 @@ Rows, all measured in one process run, each the median of `runs` timed loops:
     python_*_ns           the proxy, move, borrow and shadow rows again through the
                           reference Python proxy of the same incarnation (issue 14)
 
-The unprefixed proxy rows use the kernel's default proxies: the compiled call gate
-(idl.gates) where it is built; `proxies` in the JSON says which.
+The unprefixed proxy rows use the compiled call gate (idl.gates) where it is built (the
+kernel's default is still the Python proxies: the gate is opt-in); `proxies` in the
+JSON says which.
 
 Times are per iteration of a `for` loop and include the loop's own cost, which
 is reported as `loop_ns`. The rows are interleaved: each of `runs` rounds times every
@@ -38,6 +39,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ..heap import Block, RRef
+from ..idl import gates
 from ..idl.proxy import make_proxy
 from ..idl.shadow import make_shadow
 from ..kernel.kernel import boot
@@ -98,7 +100,7 @@ def _pipe_worker(conn: Any) -> None:
 def measure(iterations: int = 200_000, slow_iterations: int = 2_000, runs: int = 7
             ) -> dict[str, Any]:
     """Run every row; returns the JSON-ready result."""
-    kernel = boot(heap_bytes=64 << 20)
+    kernel = boot(heap_bytes=64 << 20, proxies="gate" if gates.available() else "python")
     proxies = kernel.proxies
     try:
         echo = kernel.load("echo")
@@ -309,7 +311,7 @@ def format_table(rows: dict[str, Any]) -> str:
     lines = [
         "Cross-domain call cost (ns per call, median of "
         f"{rows['runs']} interleaved rounds; loop overhead {rows['loop_ns']:.1f} ns included)",
-        f"default proxies: {rows.get('proxies', 'gate')}; python_* rows: the reference "
+        f"unprefixed rows: {rows.get('proxies', 'gate')} proxies; python_* rows: the reference "
         "Python proxy, same run",
         f"{'row':<30}{'ns':>10}{'x plain':>10}",
     ]

@@ -9,8 +9,10 @@ private `_domain` / `_release_impl` the kernel and shadows use; the Python proxy
 back on is reachable only from C.
 
 Selection: `boot(proxies="gate" | "python")`, else the environment variable
-`REDLEAF_LAB_PROXIES`, else "gate" where the extension is built. Without it, the
-project runs on the Python proxies and warns once.
+`REDLEAF_LAB_PROXIES`, else "python": the gate is opt-in until it takes moves and borrows
+in C and its failure path leaves the callee before it clears a pending unwind, as the
+generated proxy now does (idl/proxy.py). Asked for without the extension, the project
+runs on the Python proxies and warns once.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ def available() -> bool:
 
 
 def choose(requested: str | None) -> str:
-    """The proxy implementation to use: `requested`, else $REDLEAF_LAB_PROXIES, else "gate";
-    "gate" without the extension becomes "python" (with one warning per process)."""
+    """The proxy implementation to use: `requested`, else $REDLEAF_LAB_PROXIES, else
+    "python"; "gate" without the extension becomes "python" (one warning per process)."""
     global _warned
-    mode = requested or os.environ.get(ENV) or "gate"
+    mode = requested or os.environ.get(ENV) or "python"
     if mode not in PROXIES:
         raise ValueError(f"proxies must be one of {PROXIES}, got {mode!r}")
     if mode == "gate" and _gate is None:
