@@ -9,6 +9,15 @@ from tests.security.snippets import src
 REFUSED = Runtime(SafetyError)
 
 ATTEMPTS = [
+    Attempt("proc_statistics_random_seeds_the_global_generator", src("""
+        import statistics
+
+
+        def attack(h):
+            statistics.random.seed(0)
+            return 1
+        """), "call", Runtime(SafetyError, "reached as another module's attribute",
+                              rule="module")),
     Attempt("proc_contextlib_chdir_left_entered", src("""
         import contextlib
 

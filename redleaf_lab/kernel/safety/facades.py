@@ -254,6 +254,9 @@ class FacadeMaker:
 
     @staticmethod
     def _shared(module: types.ModuleType) -> types.ModuleType:
+        if module.__name__ in _PER_INCARNATION:  # e.g. statistics.random: the global RNG
+            raise _refuse(f"{module.__name__!r} reached as another module's attribute "
+                          f"refused: `import {module.__name__}` gives the domain its own")
         facade = _SHARED.get(module.__name__)
         if facade is None:
             facade = _SHARED[module.__name__] = _make(
