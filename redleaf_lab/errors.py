@@ -82,7 +82,8 @@ _NUMPY_SCALARS = frozenset({
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
     "float32", "float64", "longdouble", "bool", "bool_", "intc", "uintc", "longlong",
     "ulonglong", "short", "ushort", "byte", "ubyte", "long", "ulong"})
-_args_of = BaseException.__dict__["args"].__get__
+# An exception's arguments, read past any `args` property a domain's exception class defines.
+exception_args = BaseException.__dict__["args"].__get__
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -90,7 +91,7 @@ def describe_exception(exc: BaseException) -> str:
     (no `__str__`, no `args` property of a domain's exception class). The message is
     shown when every argument is a plain value."""
     name = type.__dict__["__qualname__"].__get__(type(exc))
-    args = _args_of(exc)
+    args = exception_args(exc)
     if len(args) == 1 and type(args[0]) is str:
         message = args[0]
     else:

@@ -36,6 +36,7 @@ from ..errors import (
     InjectedPanic,
     RpcError,
     describe_exception,
+    exception_args,
 )
 from ..heap.rref import Borrow, HeapObject, RRef
 from ..kernel.context import ThreadState
@@ -43,7 +44,6 @@ from ..kernel.interrupts import claim as claim_interrupt
 from ..kernel.unwind import cancel_pending
 from .types import TypeSpec, check_value
 
-_args_of = BaseException.__dict__["args"].__get__
 RUNNING = "running"
 ALIVE = ("running", "loading")  # a caller in its init() may call the capabilities it got
 _rl_borrow = lib.rl_borrow
@@ -132,7 +132,7 @@ def _is_error_value(exc: BaseException) -> bool:
 def _error_value_copy(exc: BaseException) -> BaseException:
     """A fresh instance for the caller: the message only (no traceback into the callee,
     and no argument objects of the callee's), built without running the callee's code."""
-    args = _args_of(exc)
+    args = exception_args(exc)
     if all(type(a) in (str, int, float, bool) for a in args):
         return type(exc)(*args)
     return type(exc)(describe_exception(exc))

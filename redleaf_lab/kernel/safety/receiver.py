@@ -30,6 +30,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from .policy import _is_dunder
+
 RECEIVER_NAMES = frozenset({"self", "cls"})
 FORMAT_ATTRS = frozenset({"format", "format_map"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -110,7 +112,8 @@ def _is_zero_arg_super(node: ast.expr) -> bool:
 
 
 def _private(attr: str) -> bool:
-    return attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__"))
+    """The AST pass's notion of a private name (policy._is_dunder decides dunders)."""
+    return attr.startswith("_") and not _is_dunder(attr)
 
 
 def _uses_privilege(func: ast.FunctionDef | ast.AsyncFunctionDef, receiver: str) -> bool:
