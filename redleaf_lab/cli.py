@@ -66,9 +66,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         net_rows = net.measure(seconds=args.seconds or 0.3, threaded=args.threaded)
         print(json.dumps(net_rows, indent=2) if args.json else net.format_table(net_rows))
         return 0
-    print(f"unknown benchmark {args.name!r}; available: calls, recovery, nvme, net",
-          file=sys.stderr)
-    return 2
+    raise ValueError(f"unknown benchmark {args.name!r}")
 
 
 def _cmd_domains(args: argparse.Namespace) -> int:
@@ -138,19 +136,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("name", choices=["calls", "recovery", "nvme", "net"])
-    bench.add_argument("--json", action="store_true")
-    bench.add_argument("--runs", type=int, default=7, help="calls: timed loops per row")
-    bench.add_argument("--iterations", type=int, default=200_000, help="calls: loop length")
-    bench.add_argument("--seconds", type=float, default=None,
-                       help="recovery: seconds of each condition (default 5); nvme: per row "
-                            "(default 0.5); net: per row (default 0.3)")
-    bench.add_argument("--threaded", action="store_true",
-                       help="nvme, net: run the device model in its own thread (default inline)")
-    bench.add_argument("--batch", type=int, default=32, help="recovery: requests per batch")
-    bench.add_argument("--device", default="sim",
-                       help="nvme: 'sim' (the embedded model, default) or 'vfio:BDF' (a real "
-                            "controller bound to vfio-pci; no C baseline rows)")
+    benches = bench.add_subparsers(dest="name", required=True, metavar="NAME")
+    calls = benches.add_parser("calls", help="cross-domain call cost (RedLeaf's Table 1)")
+    calls.add_argument("--json", action="store_true")
+    calls.add_argument("--runs", type=int, default=7, help="timed loops per row")
+    calls.add_argument("--iterations", type=int, default=200_000, help="loop length")
+    recovery = benches.add_parser("recovery", help="block I/O while the driver panics every second")
+    recovery.add_argument("--json", action="store_true")
+    recovery.add_argument("--seconds", type=float, default=None,
+                          help="seconds of each condition (default 5)")
+    recovery.add_argument("--batch", type=int, default=32, help="requests per batch")
+    nvme = benches.add_parser("nvme", help="NVMe driver IOPS and MB/s against a C host loop")
+    nvme.add_argument("--json", action="store_true")
+    nvme.add_argument("--seconds", type=float, default=None, help="per row (default 0.5)")
+    nvme.add_argument("--threaded", action="store_true",
+                      help="run the device model in its own thread (default inline)")
+    nvme.add_argument("--device", default="sim",
+                      help="'sim' (the embedded model, default) or 'vfio:BDF' (a real "
+                           "controller bound to vfio-pci; no C baseline rows)")
+    net = benches.add_parser("net", help="ixgbe forwarding Mpps against a C l2fwd-like loop")
+    net.add_argument("--json", action="store_true")
+    net.add_argument("--seconds", type=float, default=None, help="per row (default 0.3)")
+    net.add_argument("--threaded", action="store_true",
+                     help="run the device model in its own thread (default inline)")
+    for name in ("calls", "recovery", "nvme", "net"):
+        benches.choices[name].set_defaults(func=_cmd_bench)
     bench.set_defaults(func=_cmd_bench)
 
     domains = sub.add_parser("domains", help="list loadable domains")
@@ -170,7 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     from .vfio.cli import add_parser as add_vfio_parser
 
     add_vfio_parser(sub)
+    _add_plugin_commands(sub, benches)
     return parser
+
+
+def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                         benches: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands that live in their own module: see redleaf_lab/commands/__init__.py."""
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if hasattr(module, "add_parser"):
+            module.add_parser(sub)
+        if hasattr(module, "add_bench_parser"):
+            module.add_bench_parser(benches)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
