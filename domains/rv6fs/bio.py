@@ -1,0 +1,174 @@
+"""The buffer cache (xv6 bio.c): one 4 KiB buffer per cached block, LRU, pinning.
+
+Interface: `bread(blockno)` returns a `Buf` holding the block (read from the BDev on a
+miss) with one more reference; `brelse(buf)` drops it and makes the buffer the most
+recently used; `bwrite(buf)` writes it through to the device now. `pin`/`unpin` keep a
+buffer in the cache while the log holds it (log.py): a pinned buffer is never evicted,
+so a logged block is installed from memory. `write_many` and `read_many` move up to 32
+blocks per `submit_and_poll` call (the log's commit and install, read-ahead).
+
+Each buffer owns an `RRef[Block]` on the shared heap: `read` moves it into the driver and
+gets it back filled (a crashed driver's shadow hands back a fresh one, which we keep);
+`write` only lends it. `Buf.data` is a numpy view of that RRef; it is dropped before a
+read moves the RRef (a move is refused while views are alive).
+
+Locking: none here; every caller holds the file system's lock (rv6fs.py).
+"""
+
+from collections import OrderedDict
+
+import numpy as np
+
+from redleaf_lab.api import BLOCK_SIZE, BlkReq, Block, RRef, RRefDeque
+
+BATCH = 32
+
+
+class Buf:
+    def __init__(self) -> None:
+        self.blockno = -1
+        self.refcnt = 0
+        self.pins = 0
+        self.rref = RRef.new(Block)
+        self.data = self.rref.array()
+
+
+class BufCache:
+    def __init__(self, bdev, nbuf: int) -> None:
+        self._bdev = bdev
+        self._nbuf = nbuf
+        self._lru = OrderedDict()  # blockno -> Buf, least recently used first
+        self._spare = []  # evicted buffers, ready for reuse
+        self._submit = RRefDeque.new(BlkReq, BATCH)
+        self._collect = RRefDeque.new(BlkReq, BATCH)
+        self._requests = [RRef.new(BlkReq) for _ in range(BATCH)]
+        self.hits = 0
+        self.misses = 0
+
+    # -- lookup and eviction --------------------------------------------------------
+    def cached(self, blockno: int) -> bool:
+        return blockno in self._lru
+
+    def blocknos(self) -> tuple:
+        return tuple(self._lru)
+
+    def _victim(self) -> Buf:
+        if self._spare:
+            return self._spare.pop()
+        if len(self._lru) < self._nbuf:
+            return Buf()
+        for blockno, buf in self._lru.items():
+            if buf.refcnt == 0 and buf.pins == 0:
+                del self._lru[blockno]
+                return buf
+        raise RuntimeError("bget: no buffers (every buffer is in use or pinned)")
+
+    def _get(self, blockno: int):
+        """(buf, needs_read)"""
+        buf = self._lru.get(blockno)
+        if buf is not None:
+            buf.refcnt += 1
+            self.hits += 1
+            return buf, False
+        buf = self._victim()
+        buf.blockno = blockno
+        buf.refcnt = 1
+        self._lru[blockno] = buf
+        self.misses += 1
+        return buf, True
+
+    def bread(self, blockno: int) -> Buf:
+        buf, needs_read = self._get(blockno)
+        if needs_read:
+            ok = False
+            try:
+                self._read_into(buf)
+                ok = True
+            finally:
+                if not ok:
+                    self._forget(buf)
+        return buf
+
+    def bzero(self, blockno: int) -> Buf:
+        """A buffer for a block whose old contents do not matter (a fresh allocation)."""
+        buf, _ = self._get(blockno)
+        buf.data[:] = 0
+        return buf
+
+    def _forget(self, buf: Buf) -> None:
+        self._lru.pop(buf.blockno, None)
+        buf.refcnt = 0
+        buf.blockno = -1
+
+    def _read_into(self, buf: Buf) -> None:
+        buf.data = None  # no view may be alive while the RRef moves
+        buf.rref = self._bdev.read(buf.blockno, buf.rref)
+        buf.data = buf.rref.array()
+
+    def brelse(self, buf: Buf) -> None:
+        if buf.refcnt <= 0:
+            raise RuntimeError(f"brelse: block {buf.blockno} is not held")
+        buf.refcnt -= 1
+        if buf.refcnt == 0:
+            self._lru.move_to_end(buf.blockno)
+
+    def bwrite(self, buf: Buf) -> None:
+        self._bdev.write(buf.blockno, buf.rref)
+
+    def pin(self, buf: Buf) -> None:
+        buf.pins += 1
+
+    def unpin(self, buf: Buf) -> None:
+        buf.pins -= 1
+
+    def peek(self, blockno: int):
+        """The cached buffer of `blockno` without taking a reference (None if absent)."""
+        return self._lru.get(blockno)
+
+    # -- several blocks per BDev call -----------------------------------------------
+    def write_many(self, blocknos, datas) -> None:
+        """Write datas[i] (uint8 arrays) to blocknos[i], 32 per submit_and_poll call."""
+        for start in range(0, len(blocknos), BATCH):
+            chunk = blocknos[start:start + BATCH]
+            self._transfer(np.asarray(chunk, dtype=np.int64),
+                           np.stack(datas[start:start + BATCH]), True)
+
+    def read_ahead(self, blocknos) -> None:
+        """Bring the blocks that are not cached into the cache (one batch each 32)."""
+        missing = [b for b in blocknos if b not in self._lru]
+        room = self._nbuf - sum(1 for b in self._lru.values() if b.refcnt or b.pins)
+        missing = missing[:max(0, min(room - 1, BATCH))]
+        if not missing:
+            return
+        landed = self._transfer(np.asarray(missing, dtype=np.int64), None, False)
+        for i, blockno in enumerate(missing):
+            buf, _ = self._get(blockno)
+            self.misses -= 1
+            buf.data[:] = landed[i]
+            self.brelse(buf)
+
+    def _transfer(self, blocks, datas, write: bool):
+        n = len(blocks)
+        self._submit.push_many(self._requests[:n])
+        self._submit.set("block", blocks)
+        if write:
+            self._submit.set("data", datas)
+        done = 0
+        while done < n:
+            taken, self._submit, self._collect = self._bdev.submit_and_poll(
+                self._submit, self._collect, write)
+            done += taken
+            if taken == 0:
+                raise RuntimeError("submit_and_poll made no progress")
+        order = self._collect.get("block")
+        landed = None if write else self._collect.get("data")
+        got = self._collect.pop_many()
+        self._requests = got + self._requests[n:]
+        if landed is not None and not np.array_equal(order, blocks):
+            index = {int(b): i for i, b in enumerate(order)}
+            landed = np.stack([landed[index[int(b)]] for b in blocks])
+        return landed
+
+
+def zero_block() -> np.ndarray:
+    return np.zeros(BLOCK_SIZE, dtype=np.uint8)
