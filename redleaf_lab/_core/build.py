@@ -43,9 +43,9 @@ KEEP_GIL = """\
 """
 
 CSOURCES = ["heap.c", "query.c", "arena.c", "bulk.c", "deque.c", "deque_move.c", "handle.c",
-            "keepgil.c"]
-CHEADERS = ["heap.h", "handle.h", "keepgil.h"]
-CDEFS = ["heap.cdef", "handle.cdef", "keepgil.cdef"]
+            "keepgil.c", "hashtable.c"]
+CHEADERS = ["heap.h", "handle.h", "keepgil.h", "hashtable.h"]
+CDEFS = ["heap.cdef", "handle.cdef", "keepgil.cdef", "hashtable.cdef"]
 
 
 def _portable_path(path: str) -> str:

@@ -76,7 +76,12 @@ NUMPY_REFUSED_SUBMODULES: frozenset[str] = frozenset(
 """numpy submodules (and everything below them) a domain may not import.
 Private submodules (`numpy._core`, ...) are refused as well."""
 
-ALLOWED_PROJECT_MODULES: frozenset[str] = frozenset({"redleaf_lab.api", "redleaf_lab.interfaces"})
+ALLOWED_PROJECT_MODULES: frozenset[str] = frozenset({
+    "redleaf_lab.api", "redleaf_lab.interfaces",
+    # the hash tables' Python styles: plain code, sealed classes, no module state; not
+    # redleaf_lab.hashtable.ctable, which holds the cffi lib (ARCHITECTURE.md, "Hash tables")
+    "redleaf_lab.hashtable.common", "redleaf_lab.hashtable.idiomatic",
+    "redleaf_lab.hashtable.cstyle", "redleaf_lab.hashtable.vectorised"})
 """Project modules a domain may import from (only with `from X import Y`)."""
 
 ALLOWED_PROJECT_PACKAGES: frozenset[str] = frozenset({"redleaf_lab.interfaces"})

@@ -1,0 +1,32 @@
+"""Benchmarks of the applications issue (issue 17): `redleaf-lab bench hashtable`,
+`bench maglev` and `bench kv`. Each parses its options, runs the measurement module in
+redleaf_lab/bench/ and prints a table or JSON. Heavy imports happen inside the
+functions (this module is imported by every `redleaf-lab` invocation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _bench_hashtable(args: argparse.Namespace) -> int:
+    from ..bench import hashtable
+
+    rows = hashtable.measure(min_log2=args.min_log2, max_log2=args.max_log2, step=args.step,
+                             batch=args.batch)
+    print(json.dumps(rows, indent=1) if args.json else hashtable.format_table(rows))
+    return 0
+
+
+def add_bench_parser(bench: Any) -> None:
+    p = bench.add_parser("hashtable", help="ns per set/get of the four hash tables vs C "
+                         "(the paper's Fig. 5)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--min-log2", type=int, default=12)
+    p.add_argument("--max-log2", type=int, default=20, help="largest table 2^N (default 20, "
+                   "up to 24: the Python styles then take minutes)")
+    p.add_argument("--step", type=int, default=2, help="log2 step between sizes (default 2)")
+    p.add_argument("--batch", type=int, default=256, help="keys per vectorised call")
+    p.set_defaults(func=_bench_hashtable)
