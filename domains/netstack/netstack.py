@@ -1,0 +1,210 @@
+"""netstack: the network stack domain: a Stack (stack.py) over a `Net` capability,
+offered as the `Socket` interface (redleaf_lab/interfaces/socket.py).
+
+Capabilities: `net` (a Net proxy or shadow: usually the ixgbe driver behind its
+shadow), `address` (IPv4 address as four ints), `options` (a tuple of (name, value)
+pairs, all optional: prefix 24, gateway None, time_wait 60.0, rcv_buffer 65535,
+snd_buffer 262144, seed None, idle_sleep 0.0002).
+
+The data path is batched as the forwarding loop's (interfaces/net.py): one
+`submit_and_poll(tx=False)` receives up to RING_SLOTS frames and lends fresh buffers
+to the RX ring; each frame's bytes go through the Stack; the frames the Stack produced
+are written into free Packets and leave in one `submit_and_poll(tx=True)`; finished TX
+buffers come back for reuse. `pump()` is one such round plus the timers (every 10 ms);
+`poll()` pumps until a descriptor is ready or its timeout passes (sleeping
+`idle_sleep` s between empty rounds). Packets lost when the driver crashes are counted
+and replaced (PacketPool.reconcile); TCP retransmits what they carried.
+
+Ownership and locking: the Stack, the sockets and every Packet and deque belong to this
+domain. One lock (ctx.lock(), unwindable) serializes every call, so any number of
+threads may use the sockets; Net is called only under it (one RX and TX caller).
+"""
+
+import struct
+import time
+
+from redleaf_lab.api import RRefDeque
+from redleaf_lab.interfaces.net import RING_SLOTS, Packet, PacketPool
+from redleaf_lab.interfaces.socket import BUF_DATA, BUF_HEADER
+
+from .sockets import Sockets
+from .stack import Stack
+from .tcp import TcpOptions
+
+HEADROOM = 64
+TICK = 0.01
+RECONCILE_EVERY = 0.1
+PAD = bytes(HEADROOM - 4)
+
+
+class NetStack:
+    def __init__(self, ctx, net, address, options) -> None:
+        settings = dict(options or ())
+        self._ctx = ctx
+        self._net = net
+        self._lock = ctx.lock()
+        number = net.mac_address()
+        mac = bytes((number >> (8 * i)) & 0xFF for i in range(6))
+        ip = bytes(int(x) & 0xFF for x in address)
+        tcp_options = TcpOptions(
+            rcv_buffer=int(settings.get("rcv_buffer", 65535)),
+            snd_buffer=int(settings.get("snd_buffer", 262144)),
+            time_wait=float(settings.get("time_wait", 60.0)))
+        gateway = settings.get("gateway")
+        self._stack = Stack(mac, ip, int(settings.get("prefix", 24)),
+                            bytes(gateway) if gateway else None, tcp_options,
+                            settings.get("seed"))
+        self._sockets = Sockets(self._stack)
+        self._idle_sleep = float(settings.get("idle_sleep", 0.0002))
+        self._pool = PacketPool(2 * RING_SLOTS)
+        self._free = RRefDeque.new(Packet, 2 * RING_SLOTS)
+        self._got = RRefDeque.new(Packet, RING_SLOTS)
+        self._tx = RRefDeque.new(Packet, RING_SLOTS)
+        self._done = RRefDeque.new(Packet, 2 * RING_SLOTS)
+        self._pool.fill(self._free, RING_SLOTS)
+        now = time.monotonic()
+        self._next_tick = now + TICK
+        self._next_reconcile = now + RECONCILE_EVERY
+        with self._lock:
+            self._stack.start(now)
+            self._pump()
+
+    # -- the data path ------------------------------------------------------------------
+    def _pump(self) -> int:
+        stack = self._stack
+        net = self._net
+        now = time.monotonic()
+        stack.flush_acks()
+        n, self._free, self._got = net.submit_and_poll(self._free, self._got, False)
+        if n:
+            packets = self._got.pop_many()
+            for packet in packets:
+                raw = packet.tobytes()
+                length = raw[0] | (raw[1] << 8)
+                stack.input(raw[HEADROOM:HEADROOM + length], now)
+            self._free.push_many(packets)
+        if now >= self._next_tick:
+            self._next_tick = now + TICK
+            stack.tick(now)
+        self._transmit()
+        if n == 0 and now >= self._next_reconcile:
+            self._next_reconcile = now + RECONCILE_EVERY
+            held = len(self._free) + len(self._got) + len(self._tx) + len(self._done)
+            self._pool.reconcile(held, net)
+            self._pool.fill(self._free, RING_SLOTS)
+        return n
+
+    def _transmit(self) -> None:
+        stack = self._stack
+        if stack.out:
+            frames = stack.drain()
+            room = min(len(self._pool.free), self._tx.capacity - len(self._tx))
+            if len(frames) > room:
+                stack.counters.add("drop_tx_no_buffer", len(frames) - room)
+                stack.counters.add("dropped", len(frames) - room)
+                frames = frames[:room]
+            buffers = self._pool.free.pop_many(len(frames))
+            for buffer, frame in zip(buffers, frames, strict=False):
+                buffer.write(struct.pack("<I", len(frame)) + PAD + frame)
+            self._tx.push_many(buffers)
+            stack.counters.add("frames_out", len(frames))
+        if len(self._tx):
+            _sent, self._tx, self._done = self._net.submit_and_poll(self._tx, self._done, True)
+        if len(self._done):
+            self._pool.give_back(self._done)
+
+    # -- Socket ---------------------------------------------------------------------------
+    def _call(self, method, *args):
+        with self._lock:
+            self._stack.now = time.monotonic()
+            result = method(*args)
+            if self._stack.out:
+                self._transmit()
+            return result
+
+    def socket(self, kind):
+        return self._call(self._sockets.socket, kind)
+
+    def bind(self, fd, port):
+        return self._call(self._sockets.bind, fd, port)
+
+    def listen(self, fd, backlog):
+        return self._call(self._sockets.listen, fd, backlog)
+
+    def accept(self, fd):
+        return self._call(self._sockets.accept, fd)
+
+    def connect(self, fd, ip, port):
+        return self._call(self._sockets.connect, fd, ip, port)
+
+    def send(self, fd, buf):
+        data = _payload(buf)
+        return self._call(self._sockets.send, fd, data)
+
+    def sendto(self, fd, buf, ip, port):
+        data = _payload(buf)
+        return self._call(self._sockets.sendto, fd, data, ip, port)
+
+    def recv(self, fd, buf):
+        n, data = self._call(self._sockets.recv, fd, BUF_DATA)
+        if n > 0:
+            buf.write(struct.pack("<II", n, 0) + data)
+        return (n, buf)
+
+    def recvfrom(self, fd, buf):
+        n, ip, port, data = self._call(self._sockets.recvfrom, fd, BUF_DATA)
+        if n >= 0:
+            buf.write(struct.pack("<II", n, 0) + data)
+        return (n, ip, port, buf)
+
+    def close(self, fd):
+        return self._call(self._sockets.close, fd)
+
+    def setsockopt(self, fd, option, value):
+        return self._call(self._sockets.setsockopt, fd, option, value)
+
+    def poll(self, fds, events, timeout_ms):
+        if len(fds) != len(events) or len(fds) > 4096:
+            return tuple(0x020 for _ in fds)  # POLLNVAL: a malformed request
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
+        while True:
+            with self._lock:
+                n = self._pump()
+                ready = self._sockets.poll(fds, events)
+            if timeout_ms <= 0 or any(ready) or time.monotonic() >= deadline:
+                return ready
+            if n == 0:
+                self._ctx.sleep(self._idle_sleep)
+
+    def pump(self, rounds):
+        got = 0
+        for _ in range(max(0, min(rounds, 1_000_000))):
+            with self._lock:
+                got += self._pump()
+        return got
+
+    def counters(self):
+        with self._lock:
+            return self._stack.counters.items()
+
+    def census(self):
+        with self._lock:
+            stack = self._stack
+            rows = [("sockets", len(self._sockets.table)),
+                    ("tcp_connections", len(stack.tcp.connections)),
+                    ("tcp_listeners", len(stack.tcp.listeners)),
+                    ("udp_endpoints", len(stack.udp)),
+                    ("arp_entries", len(stack.arp.cache)),
+                    ("packet_buffers", self._pool.population)]
+            rows.extend(("tcp_" + state, count) for state, count in sorted(stack.tcp.states().items()))
+            return tuple(rows)
+
+
+def _payload(buf) -> bytes:
+    raw = buf.tobytes()
+    length = min(struct.unpack_from("<I", raw)[0], BUF_DATA)
+    return raw[BUF_HEADER:BUF_HEADER + length]
+
+
+def init(ctx, net, address, options) -> NetStack:
+    return NetStack(ctx, net, address, options)
