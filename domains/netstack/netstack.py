@@ -34,6 +34,7 @@ from .tcp import TcpOptions
 HEADROOM = 64
 TICK = 0.01
 RECONCILE_EVERY = 0.1
+TX_RESERVE = 256  # pool buffers kept for transmission
 PAD = bytes(HEADROOM - 4)
 
 
@@ -91,7 +92,11 @@ class NetStack:
             self._next_reconcile = now + RECONCILE_EVERY
             held = len(self._free) + len(self._got) + len(self._tx) + len(self._done)
             self._pool.reconcile(held, net)
-            self._pool.fill(self._free, RING_SLOTS)
+            rx_held = net.buffers_held()[0]
+            want = RING_SLOTS - rx_held - len(self._free)  # top the RX supply up, no more
+            spare = len(self._pool.free) - TX_RESERVE
+            if want > 0 and spare > 0:
+                self._pool.fill(self._free, len(self._free) + min(want, spare))
         return n
 
     def _transmit(self) -> None:

@@ -1,0 +1,175 @@
+"""TapStack: the lab's network stack and httpd on a TAP wire inside a fresh namespace.
+
+What it builds (and `close()` tears down, in reverse): a network namespace `rl-net-<tag>`;
+an 82599 model whose wire is a TAP device moved into that namespace with the peer
+address (default 10.78.0.1/24) and brought up; the ixgbe driver domain, behind its
+shadow unless `shadow=False`; the netstack domain (default 10.78.0.2) over it; the httpd
+domain over the stack (built-in site or `files`, HTTP on port 80, UDP echo on port 7);
+and one serving thread that runs `httpd.run` in a loop. Linux in the namespace is the
+peer: `run_in_ns("curl", ...)` runs a client there.
+
+Used by `redleaf-lab net up`, `redleaf-lab bench http|udp`, tests/netstack/test_tap.py
+and the lab notebook. Needs root, /dev/net/tun and `ip`; `missing_requirements()` says
+what is absent. Not thread safe: one owner drives start/close; the serving thread only
+calls httpd.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_ADDRESS = "10.78.0.2"
+DEFAULT_PEER = "10.78.0.1"
+
+
+def missing_requirements(tools: Sequence[str] = ("ip",)) -> str | None:
+    """Why a TAP stack cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "network namespaces and TAP devices need root"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing"
+    for tool in tools:
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed"
+    return None
+
+
+def _sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, timeout=20)
+
+
+class TapStack:
+    def __init__(self, kernel: Any = None, address: str = DEFAULT_ADDRESS,
+                 peer: str = DEFAULT_PEER, prefix: int = 24, shadow: bool = True,
+                 files: tuple[tuple[str, bytes], ...] | None = None,
+                 stack_options: tuple[tuple[str, Any], ...] = (),
+                 httpd_options: tuple[tuple[str, Any], ...] = ()) -> None:
+        import redleaf_lab
+
+        if prefix != 24 and not 8 <= prefix <= 30:
+            raise ValueError(f"prefix must be 8..30, got {prefix}")
+        self.kernel = kernel if kernel is not None else redleaf_lab.boot(heap_bytes=256 << 20)
+        self.own_kernel = kernel is None
+        self.address, self.peer, self.prefix = address, peer, prefix
+        self.shadow = shadow
+        self.files = files
+        self.stack_options = (("prefix", prefix), *tuple(stack_options))
+        self.httpd_options = tuple(httpd_options)
+        tag = uuid.uuid4().hex[:8]
+        self.namespace, self.tap = f"rl-net-{tag}", f"rltap{tag}"
+        self.device: Any = None
+        self.net: Any = None
+        self.stack: Any = None
+        self.httpd: Any = None
+        self.errors: list[BaseException] = []
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ns_made = False
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> TapStack:
+        from ..devices.sim_ixgbe import SimIxgbe
+        from ..idl.shadow import ShadowPolicy, make_shadow
+
+        why = missing_requirements()
+        if why:
+            raise RuntimeError(why)
+        try:
+            self.device = SimIxgbe(self.kernel.heap, wire="tap", tap_name=self.tap, threaded=True)
+            _sh("ip", "netns", "add", self.namespace)
+            self._ns_made = True
+            _sh("ip", "link", "set", self.tap, "netns", self.namespace)
+            _sh("ip", "-n", self.namespace, "addr", "add", f"{self.peer}/{self.prefix}",
+                "dev", self.tap)
+            _sh("ip", "-n", self.namespace, "link", "set", self.tap, "up")
+            _sh("ip", "-n", self.namespace, "link", "set", "lo", "up")
+            self.kernel.load("ixgbe", device=self.device)
+            if self.shadow:
+                self.net = make_shadow(self.kernel, "ixgbe", ShadowPolicy(backoff_s=0.0))
+            else:
+                self.net = self.kernel.domains["ixgbe"].proxy
+            octets = tuple(int(x) for x in self.address.split("."))
+            self.stack = self.kernel.load("netstack", net=self.net, address=octets,
+                                          options=self.stack_options)
+            self.httpd = self.kernel.load("httpd", sockets=self.stack, files=self.files,
+                                          options=self.httpd_options)
+            self._thread = threading.Thread(target=self._serve, name="httpd-loop", daemon=True)
+            self._thread.start()
+            self.wait_reachable()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _serve(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.httpd.run(8, 5)
+                self.rounds += 1
+        except BaseException as exc:  # reported by whoever checks `errors`
+            self.errors.append(exc)
+
+    def wait_reachable(self, timeout: float = 10.0) -> None:
+        """Wait until the namespace can ping the stack (ARP resolved, loop running)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self.run_in_ns("ping", "-c", "1", "-W", "1", self.address, check=False,
+                                  timeout=5)
+            if done.returncode == 0:
+                return
+        raise RuntimeError(f"the stack at {self.address} did not answer ping in {timeout} s")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        for name in ("httpd", "netstack", "ixgbe"):
+            if name in self.kernel.domains:
+                try:
+                    self.kernel.stop(name)
+                except Exception:
+                    pass
+        if self.device is not None:
+            self.device.close()  # closing the TAP's descriptor deletes the interface
+            self.device = None
+        if self._ns_made:
+            subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, timeout=20)
+            self._ns_made = False
+        subprocess.run(["ip", "link", "del", self.tap], capture_output=True, timeout=20)
+        if self.own_kernel and not self.kernel._closed:
+            self.kernel.shutdown()
+
+    def __enter__(self) -> TapStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- clients and observation -------------------------------------------------------
+    def run_in_ns(self, *cmd: str, check: bool = True, timeout: float = 60,
+                  input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run(["ip", "netns", "exec", self.namespace, *cmd], capture_output=True,
+                              timeout=timeout, input=input)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): "
+                               f"{done.stderr.decode(errors='replace')[-400:]}")
+        return done
+
+    def popen_in_ns(self, *cmd: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["ip", "netns", "exec", self.namespace, *cmd],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.stack.counters())
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.address}{path}"
