@@ -111,9 +111,11 @@ class Kernel:
         self.events.emit("boot", None, pid=os.getpid(), heap_bytes=heap_bytes)
 
     # -- loading --------------------------------------------------------------
-    def load(self, what: str | os.PathLike[str], name: str | None = None, **caps: Any) -> Any:
-        """Load a domain (by name or folder) with capabilities; returns its proxy."""
-        image = loader.load_image(what)
+    def load(self, what: str | os.PathLike[str] | loader.DomainImage, name: str | None = None,
+             **caps: Any) -> Any:
+        """Load a domain (by name, folder, or a checked image from
+        `loader.image_from_sources`) with capabilities; returns its proxy."""
+        image = what if isinstance(what, loader.DomainImage) else loader.load_image(what)
         name = name or image.name
         with self._lock:
             current = self._domains.get(name)

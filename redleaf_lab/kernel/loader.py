@@ -160,6 +160,38 @@ def load_image(what: str | os.PathLike[str]) -> DomainImage:
     return image
 
 
+_SOURCE_CACHE: dict[tuple[str, str, str], types.CodeType] = {}
+_SOURCE_CACHE_LIMIT = 128
+
+
+def image_from_sources(name: str, sources: dict[str, str], entry: str,
+                       provides: type[Interface], needs: dict[str, type[Interface] | None],
+                       origin: str) -> DomainImage:
+    """A domain image from source text instead of a folder (Rv6 loads user programs read
+    from its own file system this way, as RedLeaf loads an ELF). Every module gets the
+    same safe-subset check, guard rewrite and compile as a folder's files (SafetyError
+    names `origin/module.py`); compiled code is cached by text, so spawning a program
+    again does not re-check it. Only trusted code calls this: it picks `provides` and
+    `needs`, and the capabilities come from whoever loads the image."""
+    modules: dict[str, types.CodeType] = {}
+    for module, source in sources.items():
+        filename = f"{origin}/{module}.py"
+        key = (filename, module, source)
+        code = _SOURCE_CACHE.get(key)
+        if code is None:
+            safety.check_source(source, filename)  # raises SafetyError
+            tree = insert_guards(ast.parse(source, filename))
+            code = compile(tree, filename, "exec", dont_inherit=True)
+            if len(_SOURCE_CACHE) >= _SOURCE_CACHE_LIMIT:
+                _SOURCE_CACHE.pop(next(iter(_SOURCE_CACHE)))
+            _SOURCE_CACHE[key] = code
+        modules[module] = code
+    if entry not in modules:
+        raise DomainLoadError(f"{origin}: no entry module {entry!r}")
+    return DomainImage(name=name, path=Path(origin), description=f"loaded from {origin}",
+                       entry=entry, provides=provides, needs=needs, modules=modules, stamp=())
+
+
 class _DomainNamespace:
     """The modules of one incarnation, executed lazily on first import."""
 

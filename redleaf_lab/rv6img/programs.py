@@ -1,0 +1,241 @@
+"""User programs as domains: the core domain's loader capability and each program's syscall port.
+
+`ProgramServices` is the trusted object the core domain gets as its `services`
+capability. What a domain can do with it, and nothing more:
+
+* `load_program(pid, name, source)`: load `source` (text the core read from the Rv6 file
+  system) as a new domain named `rv6_p<pid>_<name>`, after the kernel's safe-subset
+  check, with exactly one capability: a `SyscallPort` bound to `pid`. The program gets no
+  other capability, and its code is checked like any domain's, so this gives the core no
+  power beyond what its own (checked) code has. Returns (Program proxy, "") or
+  (None, error text).
+* `stop_program(pid)`: stop that program's domain (kill; its heap is reclaimed).
+* `fs()`: the file-system domain's current proxy, restarting it first if it crashed
+  (the restart mounts the image again and replays its log).
+
+A `SyscallPort` is what a program sees of Rv6: the system calls without the pid, which
+the port adds (a program cannot act as another process). It checks argument types
+before anything crosses a proxy, so a bad argument (a list for a buffer, a str for a
+descriptor) is an error value (-EFAULT, -EINVAL), not an exception in the program.
+
+Locking: the kernel's own; the ports hold no state but their pid and the core proxy.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+from ..errors import RpcError
+from ..heap import Block, RRef
+from ..interfaces.rv6 import EFAULT, EINVAL, MAXPROGRAM, Program
+from ..sealed import Sealed
+
+START_SOURCE = '''"""Entry of an Rv6 user program domain (generated): main(argv) runs prog.main."""
+from . import prog
+from . import ulib
+
+
+class Program:
+    def __init__(self, ctx, sys) -> None:
+        self._ctx = ctx
+        self._sys = sys
+
+    def main(self, argv):
+        rc = prog.main(ulib.User(self._ctx, self._sys), argv)
+        return rc if type(rc) is int else 0
+
+
+def init(ctx, sys):
+    return Program(ctx, sys)
+'''
+
+
+def _ulib_source() -> str:
+    return (resources.files("redleaf_lab.domains").joinpath("rv6").joinpath("ulib")
+            .joinpath("ulib.py").read_text())
+
+
+class ProgramServices(Sealed):
+    def __init__(self, kernel: Any, fs_name: str) -> None:
+        self._kernel = kernel
+        self._fs_name = fs_name
+        self._core: Any = None
+        self._names: dict[int, str] = {}
+        self._ulib = _ulib_source()
+
+    def attach_core(self, core: Any) -> None:
+        """Set once by the trusted boot code: the core proxy the ports call (a proxy of
+        Rv6 only, so no domain object can be planted to run in a program's context)."""
+        from ..idl.proxy import ProxyBase
+        from ..interfaces.rv6 import Rv6
+
+        if self._core is None and isinstance(core, ProxyBase) and issubclass(
+                core.interface, Rv6):
+            self._core = core
+
+    def load_program(self, pid: int, name: str, source: str) -> tuple[Any, str]:
+        from ..kernel import loader
+
+        if type(pid) is not int or type(name) is not str or type(source) is not str:
+            return (None, "bad arguments")
+        if len(source) > MAXPROGRAM:
+            return (None, "program too large")
+        clean = re.sub(r"[^A-Za-z0-9_]", "_", name)[:32] or "prog"
+        domain_name = f"rv6_p{pid}_{clean}"
+        try:
+            image = loader.image_from_sources(
+                domain_name, {"prog": source, "ulib": self._ulib, "start": START_SOURCE},
+                "start", Program, {"sys": None}, f"rv6:/{clean}")
+            proxy = self._kernel.load(image, sys=SyscallPort(self._core, pid))
+        except Exception as exc:  # a program that fails the check or its init: an error value
+            return (None, _one_line(exc))
+        self._names[pid] = domain_name
+        return (proxy, "")
+
+    def stop_program(self, pid: int) -> bool:
+        name = self._names.pop(pid, None) if type(pid) is int else None
+        if name is None:
+            return False
+        try:
+            self._kernel.stop(name)
+        except KeyError:
+            return False
+        return True
+
+    def fs(self) -> Any:
+        domain = self._kernel.domain(self._fs_name)
+        if domain.state == "running":
+            return domain.proxy
+        try:
+            return self._kernel.restart(self._fs_name)
+        except Exception:  # the restart failed (e.g. the image cannot be mounted)
+            return self._kernel.domain(self._fs_name).proxy
+
+
+def _one_line(exc: BaseException) -> str:
+    from ..errors import describe_exception
+
+    return describe_exception(exc).splitlines()[0][:300]
+
+
+def _is_str(x: Any) -> bool:
+    return type(x) is str
+
+
+def _is_int(x: Any) -> bool:
+    return type(x) is int
+
+
+class SyscallPort(Sealed):
+    """A program's system calls; every argument checked before it crosses."""
+
+    def __init__(self, core: Any, pid: int) -> None:
+        self._core = core
+        self._pid = pid
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._core, method)(self._pid, *args)
+        except RpcError:
+            return -5  # EIO: the core domain itself failed
+
+    def _buffer_call(self, method: str, fd: Any, buf: Any, count: Any) -> tuple[int, Any]:
+        if type(buf) is not RRef or buf.layout is not Block:
+            return (-EFAULT, buf)
+        if not _is_int(fd) or not _is_int(count):
+            return (-EINVAL, buf)
+        try:
+            got: tuple[int, Any] = getattr(self._core, method)(self._pid, fd, buf, count)
+            return got
+        except RpcError:
+            return (-5, RRef.new(Block))
+
+    def getpid(self) -> int:
+        return self._pid
+
+    def open(self, path: Any, mode: Any) -> int:
+        return self._call("open", path, mode) if _is_str(path) and _is_int(mode) else -EINVAL
+
+    def close(self, fd: Any) -> int:
+        return self._call("close", fd) if _is_int(fd) else -EINVAL
+
+    def read(self, fd: Any, buf: Any, count: Any) -> tuple[int, Any]:
+        return self._buffer_call("read", fd, buf, count)
+
+    def write(self, fd: Any, buf: Any, count: Any) -> tuple[int, Any]:
+        return self._buffer_call("write", fd, buf, count)
+
+    def seek(self, fd: Any, offset: Any, whence: Any) -> int:
+        ok = _is_int(fd) and _is_int(offset) and _is_int(whence)
+        return self._call("seek", fd, offset, whence) if ok else -EINVAL
+
+    def fstat(self, fd: Any) -> tuple[int, int, int, int, int, int]:
+        if not _is_int(fd):
+            return (-EINVAL, 0, 0, 0, 0, 0)
+        got = self._call("fstat", fd)
+        return (got, 0, 0, 0, 0, 0) if type(got) is int else got
+
+    def mknod(self, path: Any, major: Any, minor: Any) -> int:
+        ok = _is_str(path) and _is_int(major) and _is_int(minor)
+        return self._call("mknod", path, major, minor) if ok else -EINVAL
+
+    def dup(self, fd: Any) -> int:
+        return self._call("dup", fd) if _is_int(fd) else -EINVAL
+
+    def pipe(self) -> tuple[int, int, int]:
+        got = self._call("pipe")
+        return (got, -1, -1) if type(got) is int else got
+
+    def link(self, old: Any, new: Any) -> int:
+        return self._call("link", old, new) if _is_str(old) and _is_str(new) else -EINVAL
+
+    def unlink(self, path: Any) -> int:
+        return self._call("unlink", path) if _is_str(path) else -EINVAL
+
+    def mkdir(self, path: Any) -> int:
+        return self._call("mkdir", path) if _is_str(path) else -EINVAL
+
+    def chdir(self, path: Any) -> int:
+        return self._call("chdir", path) if _is_str(path) else -EINVAL
+
+    def symlink(self, target: Any, path: Any) -> int:
+        ok = _is_str(target) and _is_str(path)
+        return self._call("symlink", target, path) if ok else -EINVAL
+
+    def readlink(self, path: Any) -> tuple[int, str]:
+        if not _is_str(path):
+            return (-EINVAL, "")
+        got = self._call("readlink", path)
+        return (got, "") if type(got) is int else got
+
+    def readdir(self, fd: Any) -> tuple[int, tuple[tuple[int, str], ...]]:
+        if not _is_int(fd):
+            return (-EINVAL, ())
+        got = self._call("readdir", fd)
+        return (got, ()) if type(got) is int else got
+
+    def spawn(self, path: Any, argv: Any = (), fds: Any = (0, 1, 2)) -> int:
+        if isinstance(argv, list):
+            argv = tuple(argv)
+        if isinstance(fds, list):
+            fds = tuple(fds)
+        ok = (_is_str(path) and type(argv) is tuple and all(_is_str(a) for a in argv)
+              and type(fds) is tuple and all(_is_int(f) for f in fds))
+        return self._call("spawn", path, argv, fds) if ok else -EINVAL
+
+    def wait(self, child: Any = -1) -> tuple[int, int]:
+        if not _is_int(child):
+            return (-EINVAL, 0)
+        got = self._call("wait", child)
+        return (got, 0) if type(got) is int else got
+
+    def kill(self, pid: Any) -> int:
+        return self._call("kill", pid) if _is_int(pid) else -EINVAL
+
+    def uptime(self) -> int:
+        return self._call("uptime")
+
+    def sleep(self, ns: Any) -> int:
+        return self._call("sleep", ns) if _is_int(ns) else -EINVAL
