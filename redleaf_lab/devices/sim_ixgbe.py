@@ -7,7 +7,9 @@ releases the GIL) that DMAs into the kernel's shared-heap arena, and exposes it 
 
 * "generator": RX carries IPv4/UDP frames of `packet_size` bytes on the wire (64..1518,
   counting the 4-byte FCS that the NIC strips, so a driver sees 60..1514 bytes) over
-  `flows` flows, picked from `seed`; `rate_pps` (thread mode) limits it, None means as
+  `flows` flows (1..MAX_FLOWS = 4,194,304; flow f comes from
+  10.(1 + (f >> 16)).((f >> 8) & 255).(f & 255), port 10000 + f % 50000; above 65,536
+  flows no per-flow template is kept: the flow-count mode of Maglev's 1M-flow workload), picked from `seed`; `rate_pps` (thread mode) limits it, None means as
   fast as the RX ring has room. TX goes to a checking sink (`loopback=True` also
   delivers it back into RX).
 * "sink": nothing arrives; TX is counted and checked (and looped back if asked).
@@ -54,6 +56,7 @@ WIRES = {"none": dlib.IXG_WIRE_NONE, "generator": dlib.IXG_WIRE_GENERATOR,
          "sink": dlib.IXG_WIRE_SINK, "loopback": dlib.IXG_WIRE_LOOPBACK,
          "tap": dlib.IXG_WIRE_TAP}
 FCS = 4
+MAX_FLOWS = int(dlib.IXG_MAX_FLOWS)  # above 65536 each frame's header is computed (flow-count mode)
 DEFAULT_MAC = bytes([0x02, 0x52, 0x4C, 0x49, 0x58, 0x00])  # locally administered
 
 
@@ -150,7 +153,7 @@ class SimIxgbe(Device):
             raise ValueError(f"mac must be 6 bytes of a unicast address, got {mac!r}")
         if tap_name is not None and (wire != "tap" or not 0 < len(tap_name.encode()) < 16):
             raise ValueError(f"tap_name needs wire='tap' and 1..15 bytes, got {tap_name!r}")
-        for label, value, low, high in (("queues", queues, 1, 16), ("flows", flows, 1, 65536),
+        for label, value, low, high in (("queues", queues, 1, 16), ("flows", flows, 1, MAX_FLOWS),
                                         ("burst", burst, 1, 4096), ("seed", seed, 0, 2**64 - 1)):
             if type(value) is not int or not low <= value <= high:
                 raise ValueError(f"{label} must be an int of {low}..{high}, got {value!r}")

@@ -316,7 +316,7 @@ static const char *check_config(const ixg_config *c) {
     if (c->frame_bytes < IXG_MIN_FRAME || c->frame_bytes > IXG_MAX_STD_FRAME) {
         return "frame size must be 60..1514 bytes without FCS";
     }
-    if (c->flows < 1 || c->flows > IXG_MAX_FLOWS) return "flows must be 1..65536";
+    if (c->flows < 1 || c->flows > IXG_MAX_FLOWS) return "flows must be 1..4194304";
     if (!(c->rate_pps >= 0.0) || c->rate_pps > ixg_line_rate(c->frame_bytes) * 1.000001) {
         return "rate_pps must be 0 (unlimited) or up to the 10 GbE line rate";
     }

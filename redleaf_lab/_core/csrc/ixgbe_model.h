@@ -158,7 +158,8 @@
 #define IXG_WIRE_LOOPBACK 3  /* TX delivered back into RX, unchecked */
 #define IXG_WIRE_TAP 4       /* TX written to a TAP device; frames read from it go to RX */
 #define IXG_MAX_QUEUES 16
-#define IXG_MAX_FLOWS 65536
+#define IXG_MAX_FLOWS 4194304 /* above IXG_TEMPLATE_FLOWS: computed per frame (ixgbe_wire.c) */
+#define IXG_TEMPLATE_FLOWS 65536
 #define IXG_CAPTURE_SLOTS 64 /* sink capture ring: last frames transmitted */
 #define IXG_CAPTURE_BYTES 2048
 
@@ -168,7 +169,7 @@ typedef struct {
     uint32_t wire;        /* IXG_WIRE_* */
     uint32_t queues;      /* RX/TX queue pairs modelled, 1..16 */
     uint32_t frame_bytes; /* generator frame length without FCS, 60..1514 */
-    uint32_t flows;       /* generator IPv4/UDP flows, 1..65536 */
+    uint32_t flows;       /* generator IPv4/UDP flows, 1..IXG_MAX_FLOWS */
     double rate_pps;      /* generator rate in thread mode; 0 = as fast as RX has room */
     uint64_t seed;        /* generator flow choice and payload bytes */
     uint32_t burst;       /* max frames the wire delivers per queue per pass, 1..4096 */

@@ -1,12 +1,18 @@
 /* 82599 model: the wire behind the MAC. One backend is chosen at creation:
  *
  * - generator: IPv4/UDP frames of cfg.frame_bytes (without FCS) for cfg.flows flows.
- *   Flow f: 10.1.(f >> 8).(f & 255):(10000 + f % 50000) -> 10.2.0.1:9 (UDP discard),
+ *   Flow f: 10.(1 + (f >> 16)).((f >> 8) & 255).(f & 255):(10000 + f % 50000) ->
+ *   10.2.0.1:9 (UDP discard), so every flow has its own 5-tuple (up to IXG_MAX_FLOWS);
  *   IPv4 DF, TTL 64, a valid header checksum; the UDP payload starts with a big-endian
  *   64-bit sequence number (one counter over all flows) and the 32-bit flow id, then
  *   bytes from the seed; the UDP checksum is valid (updated per frame from a per-flow
  *   partial sum, RFC 1624 style). Flows are picked by xorshift64 from the seed, so the
  *   stream is deterministic. Transmitted frames go to the sink.
+ *   Flow-count mode: up to IXG_TEMPLATE_FLOWS flows, each has a prebuilt header
+ *   template; above that (a million flows, as in Maglev's evaluation) only flow 0's
+ *   template is built and each frame's header is flow 0's with the source address,
+ *   source port and flow id patched in, both checksums updated incrementally (RFC 1624,
+ *   eqn. 3): the same bytes a template would hold, with no per-flow memory.
  * - sink: counts transmitted frames and, with cfg.verify, checks the IPv4 header
  *   checksum, lengths and UDP checksum, and for generator frames that each flow's
  *   sequence number only grows (gaps are drops, which forwarders may have). The Ethernet
@@ -96,7 +102,8 @@ static void build_flow(ixg_dev *d, uint32_t f, uint64_t payload_sum) {
     put16(ip + 6, 0x4000); /* DF */
     ip[8] = 64;
     ip[9] = 17;
-    uint8_t src[4] = {10, 1, (uint8_t)(f >> 8), (uint8_t)f}, dst[4] = {10, 2, 0, 1};
+    uint8_t src[4] = {10, (uint8_t)(1u + (f >> 16)), (uint8_t)(f >> 8), (uint8_t)f};
+    uint8_t dst[4] = {10, 2, 0, 1};
     memcpy(ip + 12, src, 4);
     memcpy(ip + 16, dst, 4);
     put16(ip + 10, ~fold(sum_be(ip, 20)) & 0xFFFFu);
@@ -114,7 +121,8 @@ static void build_flow(ixg_dev *d, uint32_t f, uint64_t payload_sum) {
 static int gen_open(ixg_dev *d) {
     ixg_gen *g = &d->gen;
     uint32_t fb = d->cfg.frame_bytes;
-    g->flows = calloc(d->cfg.flows, sizeof(ixg_flow));
+    uint32_t templates = d->cfg.flows > IXG_TEMPLATE_FLOWS ? 1u : d->cfg.flows;
+    g->flows = calloc(templates, sizeof(ixg_flow));
     g->payload = calloc(1, fb);
     g->last_seq = calloc(d->cfg.flows, sizeof(uint64_t));
     if (!g->flows || !g->payload || !g->last_seq) return -1;
@@ -122,24 +130,53 @@ static int gen_open(ixg_dev *d) {
     for (uint32_t i = GEN_HDR; i < fb; i++) g->payload[i] = (uint8_t)(xorshift(&s) >> 24);
     /* payload bytes start at an even offset of the UDP segment (54 - 34 = 20) */
     uint64_t psum = sum_be(g->payload + GEN_HDR, fb - GEN_HDR);
-    for (uint32_t f = 0; f < d->cfg.flows; f++) build_flow(d, f, psum);
+    for (uint32_t f = 0; f < templates; f++) build_flow(d, f, psum);
     g->rng = d->cfg.seed ^ 0xD1B54A32D192ED03ull;
     if (!g->rng) g->rng = 1;
     return 0;
 }
 
+/* The header of flow f (GEN_HDR bytes, UDP checksum 0) and its UDP partial sum: its
+ * template, or in flow-count mode flow 0's template patched (see the top comment). */
+static const uint8_t *gen_header(ixg_dev *d, uint32_t f, uint8_t *scratch, uint32_t *sum) {
+    ixg_flow *t = &d->gen.flows[0];
+    if (d->cfg.flows <= IXG_TEMPLATE_FLOWS) {
+        *sum = d->gen.flows[f].sum;
+        return d->gen.flows[f].hdr;
+    }
+    memcpy(scratch, t->hdr, GEN_HDR);
+    uint32_t hi = f >> 16, lo = f & 0xFFFFu, port = f % 50000u;
+    scratch[27] = (uint8_t)(1u + hi); /* 10.(1 + hi).(lo >> 8).(lo & 255) */
+    put16(scratch + 28, lo);
+    put16(scratch + 34, 10000u + port);
+    for (int i = 0; i < 4; i++) scratch[50 + i] = (uint8_t)(f >> (24 - 8 * i));
+    /* flow 0 has address words 0x0A01, 0x0000, port 10000 and flow id 0: the sums grow
+     * by the differences, all >= 0 (ones' complement addition, RFC 1624 eqn. 3) */
+    uint32_t ip_sum = ~get16(t->hdr + 24) & 0xFFFFu;
+    put16(scratch + 24, ~fold((uint64_t)ip_sum + hi + lo) & 0xFFFFu);
+    *sum = fold((uint64_t)t->sum + 2u * (hi + lo) + port);
+    return scratch;
+}
+
 /* Write the next frame of flow f into buf (cfg.frame_bytes bytes). */
-static void gen_write(ixg_dev *d, uint32_t f, uint8_t *buf) {
+static void gen_write(ixg_dev *d, const uint8_t *hdr, uint32_t sum, uint8_t *buf) {
     ixg_gen *g = &d->gen;
     uint32_t fb = d->cfg.frame_bytes;
-    memcpy(buf, g->flows[f].hdr, GEN_HDR);
+    memcpy(buf, hdr, GEN_HDR);
     memcpy(buf + GEN_HDR, g->payload + GEN_HDR, fb - GEN_HDR);
     uint64_t seq = g->seq++;
     for (int i = 0; i < 8; i++) buf[42 + i] = (uint8_t)(seq >> (56 - 8 * i));
-    uint64_t s = g->flows[f].sum + (seq >> 48) + ((seq >> 32) & 0xFFFFu) +
+    uint64_t s = sum + (seq >> 48) + ((seq >> 32) & 0xFFFFu) +
                  ((seq >> 16) & 0xFFFFu) + (seq & 0xFFFFu);
     uint32_t c = ~fold(s) & 0xFFFFu;
     put16(buf + 40, c ? c : 0xFFFFu); /* RFC 768: a computed 0 is sent as all ones */
+}
+
+/* The RX queue of a header: its flow hash picks the queue only with RSS on. */
+static uint32_t gen_queue(ixg_dev *d, uint32_t f, const uint8_t *hdr) {
+    if (d->cfg.flows <= IXG_TEMPLATE_FLOWS) return ixg_flow_queue(d, d->gen.flows[f].queue_hash);
+    if ((bar_load32(d, IXG_MRQC) & IXG_MRQC_MRQE_MASK) != IXG_MRQC_RSS) return 0;
+    return ixg_flow_queue(d, ixg_frame_hash(hdr, GEN_HDR));
 }
 
 static uint32_t gen_pick(ixg_dev *d) {
@@ -160,14 +197,16 @@ uint64_t ixg_wire_generate(ixg_dev *d, uint64_t n, int honour_room) {
     }
     uint64_t done = 0, missed = 0;
     for (uint64_t i = 0; i < n; i++) {
-        uint32_t f = gen_pick(d);
-        uint32_t q = ixg_flow_queue(d, g->flows[f].queue_hash);
+        uint32_t f = gen_pick(d), sum;
+        uint8_t scratch[GEN_HDR];
+        const uint8_t *hdr = gen_header(d, f, scratch, &sum);
+        uint32_t q = gen_queue(d, f, hdr);
         int bad = 0;
         uint8_t *buf = d->rx[q].enabled && d->rx[q].bufsize >= fb ? ixg_rx_slot(d, q, fb, &bad)
                                                                   : NULL;
         if (!buf && d->rx[q].enabled && d->rx[q].bufsize < fb && !honour_room) {
             uint8_t frame[IXG_MAX_STD_FRAME]; /* small buffers: several descriptors */
-            gen_write(d, f, frame);
+            gen_write(d, hdr, sum, frame);
             d->stats.gen_packets++;
             if (ixg_rx_deliver(d, frame, fb)) done++;
             continue;
@@ -179,7 +218,7 @@ uint64_t ixg_wire_generate(ixg_dev *d, uint64_t n, int honour_room) {
             missed++;
             continue;
         }
-        gen_write(d, f, buf);
+        gen_write(d, hdr, sum, buf);
         ixg_rx_commit(d, q, fb);
         d->stats.gen_packets++;
         done++;
