@@ -11,6 +11,8 @@ jumbo frames are off and it drops longer frames):
     head   u64  at 64   the first 8 frame bytes, as one number (aliases data[0:8]),
                         so an app can touch a whole batch with one call (RRefDeque.add)
     data   u8[1984] at 64
+    frame64 u8[64] at 64    the first 64 frame bytes (aliases data[0:64]): Ethernet, IPv4
+                        and UDP headers of a whole batch in one RRefDeque.get/set
 
 Ownership (as in RedLeaf, zero copy): packet buffers belong to the application's
 pool. `submit_and_poll(packets, collect, tx)` moves two deques into the driver
@@ -67,13 +69,14 @@ PACKET_SIZE = 2048
 HEADROOM = 64  # the header; data starts here (cache-line aligned)
 DATA_BYTES = PACKET_SIZE - HEADROOM  # 1984
 MAX_FRAME = 1514  # largest frame without FCS (jumbo frames are off: HLREG0.JUMBOEN = 0)
+FRAME64 = 64  # the `frame64` field: a batch's headers read or written with one call
 MIN_FRAME = 14  # an Ethernet header; the NIC pads shorter frames to 60 bytes (HLREG0.TXPADEN)
 RING_SLOTS = 512  # the descriptors of one ixgbe ring: what a client keeps buffers for
 
 Packet = Layout.declare("Packet", np.dtype({
-    "names": ["len", "flags", "head", "data"],
-    "formats": ["<u4", "<u4", "<u8", (np.uint8, (DATA_BYTES,))],
-    "offsets": [0, 4, HEADROOM, HEADROOM],
+    "names": ["len", "flags", "head", "data", "frame64"],
+    "formats": ["<u4", "<u4", "<u8", (np.uint8, (DATA_BYTES,)), (np.uint8, (FRAME64,))],
+    "offsets": [0, 4, HEADROOM, HEADROOM, HEADROOM],
     "itemsize": PACKET_SIZE,
 }))
 
