@@ -272,9 +272,8 @@ class Connection:
             self.emit(SYN | ACK, self.iss, mss=OUR_MSS)
         else:
             self.cc.on_timeout(self.in_flight())
-            self.snd_nxt = self.snd_una  # go back N: output() resends from SND.UNA
-            if self.fin_seq is not None and not lt(self.fin_seq, self.snd_una):
-                self.fin_seq = None
+            self.snd_nxt = self.snd_una  # go back N: output() resends from SND.UNA (and
+            # the FIN again when SND.NXT reaches `fin_seq`)
             self.rtx_at = None
             self.output(now)
         self.rtx_at = now + self.rto.rto
@@ -408,7 +407,10 @@ class Connection:
             if seg.flags & RST:
                 self.layer.counters.drop("tcp_rst_out_of_window")
                 return False
-            self.layer.counters.drop("tcp_out_of_window" if length else "tcp_old_ack")
+            if length and le(add(seq, length), self.rcv_nxt):
+                self.layer.counters.drop("tcp_duplicate")  # all of it arrived before
+            else:
+                self.layer.counters.drop("tcp_out_of_window" if length else "tcp_old_ack")
             self.send_ack()
             return False
         if lt(seq, self.rcv_nxt):  # trim what we already have
