@@ -4,7 +4,8 @@ and short descriptions of what went wrong inside a domain.
 Interface: `ExerciseFailed` (an AssertionError, so nbgrader counts a failing test cell as
 failed, and its message is what the student reads); `fresh_kernel(heap_mb)` boots a new
 microkernel for one check and, when the check's body ended normally, shuts it down and
-fails if anything leaked; `panic_text(err)` is the driver's own error behind an RpcError.
+fails if anything leaked (no handle reaches it) or is still alive (the checker dropped all
+its own objects, so a live one is held by the student's code); `panic_text(err)` is the driver's own error behind an RpcError.
 Ownership: a checker owns the kernel and every device it makes, and closes them all, even
 when the student's code failed.
 """
@@ -36,9 +37,15 @@ def fresh_kernel(heap_mb: int = 64) -> Iterator[Kernel]:
     finally:
         gc.collect()
         leaked = kernel.shutdown()
+        gc.collect()
+        alive = kernel.heap.stats().live_objects
     if ok and leaked["objects"]:
         raise ExerciseFailed(f"{leaked['objects']} heap objects ({leaked['bytes']} bytes) leaked: "
                              "nothing owns them any more and no handle reaches them")
+    if ok and alive:
+        raise ExerciseFailed(f"{alive} heap objects are still alive after the check: your code "
+                             "keeps RRefs (in a global, a closure, a default argument) that it "
+                             "should have given back or dropped")
 
 
 @contextmanager
