@@ -20,6 +20,14 @@ def _bench_hashtable(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_maglev(args: argparse.Namespace) -> int:
+    from ..bench import maglev
+
+    rows = maglev.measure(seconds=args.seconds, flows=args.flows)
+    print(json.dumps(rows, indent=1) if args.json else maglev.format_table(rows))
+    return 0
+
+
 def add_bench_parser(bench: Any) -> None:
     p = bench.add_parser("hashtable", help="ns per set/get of the four hash tables vs C "
                          "(the paper's Fig. 5)")
@@ -30,3 +38,9 @@ def add_bench_parser(bench: Any) -> None:
     p.add_argument("--step", type=int, default=2, help="log2 step between sizes (default 2)")
     p.add_argument("--batch", type=int, default=256, help="keys per vectorised call")
     p.set_defaults(func=_bench_hashtable)
+
+    p = bench.add_parser("maglev", help="Mpps of the Maglev domain vs plain forwarding and C")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seconds", type=float, default=0.3, help="per row (default 0.3)")
+    p.add_argument("--flows", type=int, default=1 << 20, help="generator flows (default 2^20)")
+    p.set_defaults(func=_bench_maglev)

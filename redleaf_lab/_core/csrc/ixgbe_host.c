@@ -124,8 +124,22 @@ static int init_nic(host *h, uint64_t rx_iova, uint64_t tx_iova, uint8_t *rx_rin
     return 0;
 }
 
+/* ixy-fwd's per-batch work: touch one byte per frame. */
+static void touch_batch(void *ctx, uint8_t **frames, const uint32_t *lens, uint32_t n) {
+    (void)ctx;
+    (void)lens;
+    for (uint32_t i = 0; i < n; i++) frames[i][1]++;
+}
+
 int ixg_fwd_bench(ixg_dev *d, uint64_t mem_iova, uint64_t mem_bytes, uint32_t ring,
                   uint32_t batch, uint64_t max_packets, int64_t max_ns, ixg_fwd_result *out) {
+    return ixg_fwd_bench_work(d, mem_iova, mem_bytes, ring, batch, max_packets, max_ns,
+                              touch_batch, NULL, out);
+}
+
+int ixg_fwd_bench_work(ixg_dev *d, uint64_t mem_iova, uint64_t mem_bytes, uint32_t ring,
+                       uint32_t batch, uint64_t max_packets, int64_t max_ns,
+                       ixg_batch_work work, void *ctx, ixg_fwd_result *out) {
     uint64_t need = ixg_fwd_bench_bytes(ring);
     uint8_t *mem = ixg_translate(d, mem_iova, need);
     memset(out, 0, sizeof *out);
@@ -174,11 +188,14 @@ int ixg_fwd_bench(ixg_dev *d, uint64_t mem_iova, uint64_t mem_bytes, uint32_t ri
             out->rx_packets += n;
             wr(&h, IXG_RDT(0), last);
         }
-        /* touch one byte per frame (ixy-fwd does the same) */
+        /* the per-batch work: ixy-fwd touches one byte per frame; Maglev steers */
+        uint8_t *frames[4096];
+        uint32_t lens[4096];
         for (uint32_t i = 0; i < n; i++) {
-            uint64_t off = buf_iova(&h, got[i] & 0xFFFFu) - mem_iova + BUF_HEADROOM;
-            mem[off + 1]++;
+            frames[i] = mem + (buf_iova(&h, got[i] & 0xFFFFu) - mem_iova + BUF_HEADROOM);
+            lens[i] = got[i] >> 16;
         }
+        if (n) work(ctx, frames, lens, n);
         /* TX: reclaim sent buffers, then queue the batch and write TDT once */
         while (tx_clean != tx_next) {
             uint8_t *desc = tx_ring + (uint64_t)tx_clean * 16u;

@@ -137,4 +137,12 @@ void ixg_wire_tx(ixg_dev *d, const uint8_t *frame, uint32_t len);
 int ixg_wire_rx(ixg_dev *d, int inline_mode);
 uint64_t ixg_wire_generate(ixg_dev *d, uint64_t n, int honour_room);
 
+/* ixgbe_host.c: the C forwarding loop with its per-batch work as a function (ixy-fwd
+ * touches a byte per frame; maglev_host.c steers); frames[i] points at frame i (lens[i]
+ * bytes), which the work may change in place. */
+typedef void (*ixg_batch_work)(void *ctx, uint8_t **frames, const uint32_t *lens, uint32_t n);
+int ixg_fwd_bench_work(ixg_dev *d, uint64_t mem_iova, uint64_t mem_bytes, uint32_t ring,
+                       uint32_t batch, uint64_t max_packets, int64_t max_ns,
+                       ixg_batch_work work, void *ctx, ixg_fwd_result *out);
+
 #endif

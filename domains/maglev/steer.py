@@ -1,0 +1,69 @@
+"""The per-batch data path of Maglev: parse a batch's headers, look flows up, rewrite.
+
+All of it works on the batch's first 64 frame bytes as one (n, 64) uint8 array (the
+Packet's `frame64` field, read and written with one call each), with numpy calls per
+batch, never a Python loop per frame:
+
+1. accept IPv4 (IHL 5) UDP frames to the VIP (Ethernet type 0x0800, RFC 791 §3.1);
+2. the flow key: the 5-tuple packed into 64 bits (src+dst address as one word XOR the
+   ports times an odd constant; protocol is always UDP here), hashed with FNV-1a
+   (`fnv1a64_array`): the hash picks the flow table's slot and Maglev's table entry;
+3. the flow table (a `VectorTable`, key -> backend index): a tracked flow keeps its
+   backend if that is still healthy; other flows take the lookup table's entry, which
+   is recorded;
+4. rewrite destination MAC (bytes 0..5) and IPv4 destination (bytes 30..33), recompute
+   the IPv4 header checksum (RFC 791 §3.1, RFC 1071) and update the UDP checksum for the
+   changed pseudo-header words (RFC 1624 eqn. 3; a zero UDP checksum, "none", stays 0,
+   and a computed 0 is sent as 0xFFFF, RFC 768).
+
+Interface: `flow_keys(hdr)`, `accept(hdr, vip)`, `rewrite(hdr, macs, ips)`. Pure
+functions over numpy arrays; the state lives in maglev.py.
+"""
+
+import numpy as np
+
+U64 = np.uint64
+KEY_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: a bijection on 64-bit port words
+
+
+def accept(hdr, vip):
+    """Mask of frames that are IPv4 (IHL 5) UDP to `vip` (4 uint8)."""
+    return ((hdr[:, 12] == 8) & (hdr[:, 13] == 0) & (hdr[:, 14] == 0x45)
+            & (hdr[:, 23] == 17) & (hdr[:, 30:34] == vip).all(axis=1))
+
+
+def flow_keys(hdr):
+    """The 64-bit flow key of each frame's 5-tuple (see the module docstring)."""
+    addresses = np.ascontiguousarray(hdr[:, 26:34]).view("<u8")[:, 0]
+    ports = np.ascontiguousarray(hdr[:, 34:38]).view("<u4")[:, 0].astype(U64)
+    return addresses ^ (ports * KEY_MIX)
+
+
+def _fold(total):
+    total = (total & 0xFFFF) + (total >> 16)
+    return (total & 0xFFFF) + (total >> 16)
+
+
+def rewrite(hdr, macs, ips) -> None:
+    """Set each frame's destination MAC and IPv4 address (rows of `macs` (n, 6) and
+    `ips` (n, 4)) and fix both checksums, in place."""
+    old_dst = hdr[:, 30:34].astype(np.uint32)
+    hdr[:, 0:6] = macs
+    hdr[:, 30:34] = ips
+    hdr[:, 24:26] = 0
+    words = hdr[:, 14:34].astype(np.uint32)
+    total = (words[:, 0::2] << 8).sum(axis=1) + words[:, 1::2].sum(axis=1)
+    ip_sum = ~_fold(total) & 0xFFFF
+    hdr[:, 24] = ip_sum >> 8
+    hdr[:, 25] = ip_sum & 0xFF
+    udp = (hdr[:, 40].astype(np.uint32) << 8) | hdr[:, 41]
+    new_dst = ips.astype(np.uint32)
+    # RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') over the two changed address words
+    total = ((~udp & 0xFFFF) + (~((old_dst[:, 0] << 8) | old_dst[:, 1]) & 0xFFFF)
+             + (~((old_dst[:, 2] << 8) | old_dst[:, 3]) & 0xFFFF)
+             + ((new_dst[:, 0] << 8) | new_dst[:, 1]) + ((new_dst[:, 2] << 8) | new_dst[:, 3]))
+    fixed = ~_fold(total) & 0xFFFF
+    fixed = np.where(fixed == 0, 0xFFFF, fixed)
+    fixed = np.where(udp == 0, 0, fixed)
+    hdr[:, 40] = fixed >> 8
+    hdr[:, 41] = fixed & 0xFF
