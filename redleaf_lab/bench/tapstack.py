@@ -67,6 +67,7 @@ class TapStack:
         self.device: Any = None
         self.net: Any = None
         self.stack: Any = None
+        self.stack_shadow: Any = None
         self.httpd: Any = None
         self.errors: list[BaseException] = []
         self.rounds = 0
@@ -99,7 +100,10 @@ class TapStack:
             octets = tuple(int(x) for x in self.address.split("."))
             self.stack = self.kernel.load("netstack", net=self.net, address=octets,
                                           options=self.stack_options)
-            self.httpd = self.kernel.load("httpd", sockets=self.stack, files=self.files,
+            # httpd reaches the stack through its shadow: a crashed stack restarts with
+            # no connections (peers get RST) and httpd listens again
+            self.stack_shadow = make_shadow(self.kernel, "netstack", ShadowPolicy(backoff_s=0.0))
+            self.httpd = self.kernel.load("httpd", sockets=self.stack_shadow, files=self.files,
                                           options=self.httpd_options)
             self._thread = threading.Thread(target=self._serve, name="httpd-loop", daemon=True)
             self._thread.start()
@@ -167,6 +171,12 @@ class TapStack:
     def popen_in_ns(self, *cmd: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(["ip", "netns", "exec", self.namespace, *cmd],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def popen_in_ns_stdin(self, *cmd: str) -> subprocess.Popen[bytes]:
+        """A client in the namespace whose stdin the caller writes (step by step tests)."""
+        return subprocess.Popen(["ip", "netns", "exec", self.namespace, *cmd],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
 
     def counters(self) -> dict[str, int]:
         return dict(self.stack.counters())
