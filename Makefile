@@ -3,12 +3,13 @@
 #   make test    create .venv, install, run lint, type check and the whole test suite
 #   make bench   the cross-domain call benchmark
 #   make lab     JupyterLab on labs/ with the "RedLeaf Lab" kernel
+#   make labs-student  the student versions of the graded labs (nbgrader) in build/student/
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench lab clean
+.PHONY: setup demo test lint typecheck pytest bench lab labs-student clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,9 @@ bench: setup
 
 lab: setup
 	$(BIN)/redleaf-lab lab
+
+labs-student: setup
+	$(BIN)/python -m redleaf_lab.grading.course student build/student
 
 clean:
 	rm -rf $(VENV) build *.egg-info redleaf_lab/_core/_redleaf_core*.so
