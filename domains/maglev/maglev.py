@@ -88,7 +88,7 @@ class Maglev:
         many entries changed backend."""
         chosen = [i for i in sorted(self._names) if self._healthy[i]]
         entries = populate([preferences(self._names[i], self._m) for i in chosen], self._m)
-        table = np.array(chosen + [-1], dtype=np.int64)[np.array(entries, dtype=np.int64)]
+        table = np.array([*chosen, -1], dtype=np.int64)[np.array(entries, dtype=np.int64)]
         changed = int(np.count_nonzero(table != self._lookup))
         self._lookup = table
         return changed
