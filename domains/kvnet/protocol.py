@@ -1,0 +1,108 @@
+"""memcached's text protocol over UDP, as kvnet answers it (memcached doc/protocol.txt).
+
+A request datagram starts with the 8-byte UDP frame header (protocol.txt, "UDP
+protocol"): request id (2 bytes), sequence number (2), total datagrams (2), reserved (2,
+must be 0); all big-endian. kvnet serves single-datagram requests (sequence 0 of 1);
+the reply carries the same request id, sequence 0, total 1. Commands (one per
+datagram, ending in \\r\\n):
+
+    get <key>+                          -> (VALUE <key> <flags> <bytes>\\r\\n<data>\\r\\n)* END
+    set <key> <flags> <exptime> <bytes> [noreply]\\r\\n<data>\\r\\n -> STORED | NOT_STORED
+    delete <key> [noreply]              -> DELETED | NOT_FOUND
+
+Keys are 1..key_max bytes of printable ASCII without spaces or control characters
+(protocol.txt: at most 250); flags fit 32 bits; `exptime` must be a number and is
+accepted but not acted on (nothing expires: documented, not hidden); the data block must
+be exactly <bytes> long (at most value_max) and end in \\r\\n. Anything else (an unknown
+command, a missing or extra argument, a bad number, an oversized key or value, a
+truncated data block, non-ASCII) is answered `ERROR\\r\\n` and counted; a datagram too
+short for the frame header, or part of a multi-datagram request, is dropped and counted.
+
+Interface: `handle(datagram, store, limits, counters) -> bytes | None` (the reply
+datagram, or None: drop); `COUNTERS`. Pure functions of their arguments, plus the
+store's own changes.
+"""
+
+FRAME_HEADER = 8
+MAX_REPLY = 1400  # a reply must fit one datagram in a standard frame
+COUNTERS = ("gets", "sets", "deletes", "hits", "errors", "dropped")
+
+
+def _number(text: bytes, bits: int):
+    if not text or len(text) > 20 or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value < 1 << bits else None
+
+
+def _key_ok(key: bytes, key_max: int) -> bool:
+    return 0 < len(key) <= key_max and all(0x21 <= b <= 0x7E for b in key)
+
+
+def handle(datagram: bytes, store, counters: dict):
+    """The reply datagram to `datagram` (frame header included), or None to drop it."""
+    if len(datagram) < FRAME_HEADER:
+        counters["dropped"] += 1
+        return None
+    request_id = datagram[0:2]
+    if datagram[2:4] != b"\x00\x00" or datagram[4:6] != b"\x00\x01" \
+            or datagram[6:8] != b"\x00\x00":
+        counters["dropped"] += 1  # multi-datagram requests, reserved bits set
+        return None
+    header = request_id + b"\x00\x00\x00\x01\x00\x00"
+    body = _answer(datagram[FRAME_HEADER:], store, counters)
+    if body is None:
+        return None
+    if len(body) > MAX_REPLY:
+        counters["errors"] += 1
+        body = b"SERVER_ERROR reply too large\r\n"
+    return header + body
+
+
+def _error(counters: dict) -> bytes:
+    counters["errors"] += 1
+    return b"ERROR\r\n"
+
+
+def _answer(message: bytes, store, counters: dict):
+    end = message.find(b"\r\n")
+    if end < 0:
+        return _error(counters)
+    words = message[:end].split(b" ")
+    command, args = words[0], words[1:]
+    if command == b"get":
+        if not args or not all(_key_ok(k, store.key_max) for k in args) \
+                or len(message) != end + 2:
+            return _error(counters)
+        counters["gets"] += 1
+        out = []
+        for key in args:
+            found = store.get(key)
+            if found is not None:
+                counters["hits"] += 1
+                flags, value = found
+                out.append(b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value))
+        out.append(b"END\r\n")
+        return b"".join(out)
+    if command == b"set":
+        if len(args) not in (4, 5) or (len(args) == 5 and args[4] != b"noreply"):
+            return _error(counters)
+        key, flags, exptime, size = args[0], _number(args[1], 32), _number(args[2], 32), \
+            _number(args[3], 32)
+        if not _key_ok(key, store.key_max) or flags is None or exptime is None \
+                or size is None or size > store.value_max:
+            return _error(counters)
+        data = message[end + 2:]
+        if len(data) != size + 2 or data[size:] != b"\r\n":
+            return _error(counters)
+        counters["sets"] += 1
+        reply = b"STORED\r\n" if store.set(key, flags, data[:size]) else b"NOT_STORED\r\n"
+        return None if len(args) == 5 else reply
+    if command == b"delete":
+        if len(args) not in (1, 2) or (len(args) == 2 and args[1] != b"noreply") \
+                or not _key_ok(args[0], store.key_max) or len(message) != end + 2:
+            return _error(counters)
+        counters["deletes"] += 1
+        reply = b"DELETED\r\n" if store.delete(args[0]) else b"NOT_FOUND\r\n"
+        return None if len(args) == 2 else reply
+    return _error(counters)
