@@ -7,6 +7,8 @@ generated Python proxies and says so).
 Everything else lives in pyproject.toml; `cffi_modules` has no pyproject.toml key yet.
 """
 
+import glob
+
 from setuptools import Extension, setup
 
 setup(
@@ -17,7 +19,8 @@ setup(
     ext_modules=[
         Extension(
             "redleaf_lab._core._gate",
-            sources=["redleaf_lab/_core/csrc/gate/gate.c"],
+            sources=sorted(glob.glob("redleaf_lab/_core/csrc/gate/*.c")),
+            depends=glob.glob("redleaf_lab/_core/csrc/gate/*.h"),
             extra_compile_args=["-O2", "-std=c11"],
             optional=True,
         )

@@ -1,4 +1,4 @@
-"""In-place build of the call gate extension `redleaf_lab._core._gate` (csrc/gate/gate.c).
+"""In-place build of the call gate extension `redleaf_lab._core._gate` (csrc/gate/*.c).
 
 setup.py builds it with the package (`Extension(..., optional=True)`); this script
 compiles only the gate, next to this file, for development:
@@ -11,6 +11,7 @@ copies the finished module here.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import sys
@@ -19,12 +20,12 @@ import tempfile
 from setuptools import Distribution, Extension
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join(HERE, "csrc", "gate", "gate.c")
+SOURCES = sorted(glob.glob(os.path.join(HERE, "csrc", "gate", "*.c")))
 
 
 def build() -> str:
     """Compile the gate; returns the path of the module copied next to this file."""
-    ext = Extension("redleaf_lab._core._gate", sources=[SOURCE],
+    ext = Extension("redleaf_lab._core._gate", sources=SOURCES,
                     extra_compile_args=["-O2", "-std=c11"])
     with tempfile.TemporaryDirectory() as tmp:
         dist = Distribution({"name": "redleaf_lab_gate", "ext_modules": [ext]})

@@ -1,7 +1,10 @@
 """1,000 random crashes, synchronous and asynchronous, with calls in flight on two threads.
 
 Afterwards the registry is back to its baseline: nothing leaked, nothing freed
-twice (live == allocs - frees), and every crash was followed by a reclaim.
+twice (live == allocs - frees), every crash was followed by a reclaim, and no thread
+was left with a stale continuation. It runs on the default proxies: the compiled call
+gate where it is built (asynchronous panics then land while threads are inside gates,
+moving RRefs in C), else the generated Python proxies.
 """
 
 from __future__ import annotations
@@ -12,12 +15,21 @@ import threading
 import time
 
 from redleaf_lab import Block, RpcError, RRef
+from redleaf_lab.kernel.context import ROOT, thread_state
 
 CRASHES = 1000
 
 
-def _worker(kernel, seed: int, stop: threading.Event, calls: list[int]) -> None:
+def _worker(kernel, seed: int, stop: threading.Event, calls: list[int],
+            stacks: list[list[str]]) -> None:
     rng = random.Random(seed)
+    try:
+        _work(kernel, rng, stop, calls)
+    finally:
+        stacks.append([entry.name for entry in thread_state().stack])
+
+
+def _work(kernel, rng: random.Random, stop: threading.Event, calls: list[int]) -> None:
     while not stop.is_set():
         try:
             proxy = kernel.proxy("hoarder")
@@ -48,7 +60,8 @@ def test_thousand_random_crashes_leave_the_registry_at_baseline(kernel, domains)
     kernel.load(domains / "hoarder")
     stop = threading.Event()
     calls = [0]
-    workers = [threading.Thread(target=_worker, args=(kernel, seed, stop, calls))
+    stacks: list[list[str]] = []
+    workers = [threading.Thread(target=_worker, args=(kernel, seed, stop, calls, stacks))
                for seed in (1, 2)]
     for t in workers:
         t.start()
@@ -76,6 +89,10 @@ def test_thousand_random_crashes_leave_the_registry_at_baseline(kernel, domains)
         for t in workers:
             t.join(timeout=10)
     assert not any(t.is_alive() for t in workers)
+    assert stacks == [[ROOT.name], [ROOT.name]], "a thread kept a stale continuation"
+    assert thread_state().stack == [ROOT]
+    gate_proxy = type(type(kernel.proxy("hoarder")).__dict__["put"]).__name__ == "gate"
+    assert gate_proxy == (kernel.proxies == "gate")
     assert kernel.crashes("hoarder") == CRASHES
     assert calls[0] > 0 and min(modes.values()) > 100
     reclaims = kernel.events.history({"reclaim"}, "hoarder")
