@@ -13,9 +13,8 @@ Rows, all measured in one process run, each the median of `runs` timed loops:
     python_*_ns           the proxy, move, borrow and shadow rows again through the
                           reference Python proxy of the same incarnation (issue 14)
 
-The unprefixed proxy rows use the compiled call gate (idl.gates) where it is built (the
-kernel's default is still the Python proxies: the gate is opt-in); `proxies` in the
-JSON says which.
+The unprefixed proxy rows use the compiled call gate (idl.gates, the kernel's default)
+where it is built, else the Python proxies; `proxies` in the JSON says which.
 
 Times are per iteration of a `for` loop and include the loop's own cost, which
 is reported as `loop_ns`. The rows are interleaved: each of `runs` rounds times every
@@ -44,6 +43,7 @@ from ..idl.proxy import make_proxy
 from ..idl.shadow import make_shadow
 from ..kernel.kernel import boot
 from .goals import Goal, goal_lines, goals_json, method_lines
+from .reference import reference_targets
 
 PAPER_CYCLES = {"seL4": 834, "VMFUNC": 169, "RedLeaf": 124, "RedLeaf+RRef": 141,
                 "RedLeaf shadow": 279}
@@ -148,8 +148,7 @@ def measure(iterations: int = 200_000, slow_iterations: int = 2_000, runs: int =
         # the reference Python proxy of the same incarnation, and a shadow crossing it
         domain = kernel.domain("echo")
         py_echo = make_proxy(domain.interface, domain, domain.impl, proxies="python")
-        py_shadow = make_shadow(kernel, "echo")
-        object.__setattr__(py_shadow, "_proxy", py_echo)
+        py_shadow = reference_targets(kernel, "echo")[1] if proxies == "gate" else shadow
         py_loops = {
             "python_proxy_ns": _proxy_loop(py_echo),
             "python_proxy_rref_move_ns": _move_loop(py_echo, block),

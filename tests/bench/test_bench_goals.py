@@ -15,6 +15,7 @@ import pytest
 
 from redleaf_lab.bench import calls, net, nvme
 from redleaf_lab.bench.goals import Goal, goal_lines, method_lines
+from redleaf_lab.idl import gates
 
 FLAGS = ("met", "MISSED")
 
@@ -84,7 +85,7 @@ def test_bench_net_flags_missed_goals_on_their_rows() -> None:
     flags = {(r["path"], r["batch"]): {k: g["status"] for k, g in r["goals"].items()}
              for r in rows}
     assert flags[("direct", 32)] == {"b32_mpps>=10": "MISSED"}
-    assert flags[("shadow", 32)] == {"b32_shadow_over_direct>=0.9": "MISSED"}
+    assert flags[("shadow", 32)] == {"b32_shadow_over_direct>=0.95": "MISSED"}
     assert flags[("direct", 256)] == {"b256_line_rate": "met"}
     assert flags[("c", 32)] == {} and all(r["method"] == net.METHOD_SUMMARY for r in rows)
     table = net.format_table(rows)
@@ -99,9 +100,11 @@ def test_bench_net_output_carries_method_and_flags() -> None:
     rows = net.measure(seconds=0.02, batches=(32,), slices=1, nullnet=False)
     json.dumps(rows)
     flagged = {name: g["status"] for r in rows for name, g in r["goals"].items()}
-    assert set(flagged) == {"b32_mpps>=10", "b32_shadow_over_direct>=0.9"}
+    assert set(flagged) == {"b32_mpps>=10", "b32_shadow_over_direct>=0.95"}
     assert set(flagged.values()) <= set(FLAGS)
     assert "Interleaved" in net.format_table(rows)
+    paths = {r["path"] for r in rows}  # issue 14: both proxy implementations, one run
+    assert {"python-domain", "python-shadow"} <= paths or not gates.available()
 
 
 # -- bench nvme -------------------------------------------------------------------------
@@ -120,8 +123,8 @@ def test_bench_nvme_flags_missed_goals_on_their_rows() -> None:
     rows = _nvme_rows(direct=400_000, shadow=390_000, c=1_000_000, big_mbps=4000, memcpy=7000)
     status = {name: g["status"] for r in rows for name, g in r["goals"].items()}
     assert status == {"randread_b32_iops>=500000": "MISSED", "randread_b32_vs_c>=0.5": "MISSED",
-                      "shadow_cost_b32<0.03": "met", "seqread_128k_vs_memcpy>=0.5": "met"}
-    assert set(rows[2]["goals"]) == {"shadow_cost_b32<0.03"}  # on the shadow row
+                      "shadow_over_direct_b32>=0.97": "met", "seqread_128k_vs_memcpy>=0.5": "met"}
+    assert set(rows[2]["goals"]) == {"shadow_over_direct_b32>=0.97"}  # on the shadow row
     table = nvme.format_table(rows)
     line = next(x for x in table.splitlines() if x.split()[:3] == ["4k-randread", "32", "direct"])
     assert "randread_b32_iops>=500000 MISSED" in line and "randread_b32_vs_c>=0.5 MISSED" in line
@@ -139,7 +142,8 @@ def test_bench_nvme_output_carries_method_and_flags(monkeypatch: pytest.MonkeyPa
     rows = nvme.measure(seconds=0.02, batches=(32,), rounds=1)
     json.dumps(rows)
     assert all(r["method"] == nvme.METHOD_SUMMARY for r in rows)
+    assert {"python-proxy", "python-shadow"} <= {r["path"] for r in rows} or not gates.available()
     flagged = {name: g["status"] for r in rows for name, g in r["goals"].items()}
     assert set(flagged) == {"randread_b32_iops>=500000", "randread_b32_vs_c>=0.5",
-                            "shadow_cost_b32<0.03", "seqread_128k_vs_memcpy>=0.5"}
+                            "shadow_over_direct_b32>=0.97", "seqread_128k_vs_memcpy>=0.5"}
     assert set(flagged.values()) <= set(FLAGS)
