@@ -63,7 +63,7 @@ class KVNet:
             elif why == "bad":
                 self._counters["dropped"] += 1
             if reply is not None and len(reply) <= MAX_FRAME:
-                view["data"][:len(reply)] = np.frombuffer(reply, dtype=np.uint8)
+                view["data"][:len(reply)] = np.fromiter(reply, dtype=np.uint8, count=len(reply))
                 view["len"] = len(reply)
                 replies.append(packet)
             else:

@@ -65,9 +65,9 @@ class Store:
                 return False
             if status == INSERTED:
                 self._free.pop()
-            self._keys[slot, :len(key)] = np.frombuffer(key, dtype=np.uint8)
+            self._keys[slot, :len(key)] = np.fromiter(key, dtype=np.uint8, count=len(key))
             self._key_len[slot] = len(key)
-        self._values[slot, :len(value)] = np.frombuffer(value, dtype=np.uint8)
+        self._values[slot, :len(value)] = np.fromiter(value, dtype=np.uint8, count=len(value))
         self._value_len[slot] = len(value)
         self._flags[slot] = flags
         return True
