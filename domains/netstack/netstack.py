@@ -10,7 +10,9 @@ The data path is batched as the forwarding loop's (interfaces/net.py): one
 `submit_and_poll(tx=False)` receives up to RING_SLOTS frames and lends fresh buffers
 to the RX ring; each frame's bytes go through the Stack; the frames the Stack produced
 are written into free Packets and leave in one `submit_and_poll(tx=True)`; finished TX
-buffers come back for reuse. `pump()` is one such round plus the timers (every 10 ms);
+buffers come back for reuse. Frames produced by socket calls (send, close, ...) wait for
+the next pump (a caller's next `poll` or `pump`), so a server answering many requests
+per round sends them in one batch; more than TX_BATCH waiting leave at once. `pump()` is one such round plus the timers (every 10 ms);
 `poll()` pumps until a descriptor is ready or its timeout passes (sleeping
 `idle_sleep` s between empty rounds). Packets lost when the driver crashes are counted
 and replaced (PacketPool.reconcile); TCP retransmits what they carried.
@@ -35,6 +37,7 @@ HEADROOM = 64
 TICK = 0.01
 RECONCILE_EVERY = 0.1
 TX_RESERVE = 256  # pool buffers kept for transmission
+TX_BATCH = 128  # frames a call may leave queued for the next pump
 PAD = bytes(HEADROOM - 4)
 
 
@@ -123,8 +126,8 @@ class NetStack:
         with self._lock:
             self._stack.now = time.monotonic()
             result = method(*args)
-            if self._stack.out:
-                self._transmit()
+            if len(self._stack.out) >= TX_BATCH:
+                self._transmit()  # else the frames leave in the next pump's TX batch
             return result
 
     def socket(self, kind):

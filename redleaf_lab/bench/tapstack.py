@@ -50,7 +50,7 @@ class TapStack:
                  peer: str = DEFAULT_PEER, prefix: int = 24, shadow: bool = True,
                  files: tuple[tuple[str, bytes], ...] | None = None,
                  stack_options: tuple[tuple[str, Any], ...] = (),
-                 httpd_options: tuple[tuple[str, Any], ...] = ()) -> None:
+                 httpd_options: tuple[tuple[str, Any], ...] = (), suffix: str = "") -> None:
         import redleaf_lab
 
         if prefix != 24 and not 8 <= prefix <= 30:
@@ -60,6 +60,8 @@ class TapStack:
         self.address, self.peer, self.prefix = address, peer, prefix
         self.shadow = shadow
         self.files = files
+        # domain names: two TapStacks in one kernel need different ones
+        self.names = {d: d + suffix for d in ("ixgbe", "netstack", "httpd")}
         self.stack_options = (("prefix", prefix), *tuple(stack_options))
         self.httpd_options = tuple(httpd_options)
         tag = uuid.uuid4().hex[:8]
@@ -72,6 +74,8 @@ class TapStack:
         self.errors: list[BaseException] = []
         self.rounds = 0
         self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._paused = threading.Event()
         self._thread: threading.Thread | None = None
         self._ns_made = False
 
@@ -92,19 +96,19 @@ class TapStack:
                 "dev", self.tap)
             _sh("ip", "-n", self.namespace, "link", "set", self.tap, "up")
             _sh("ip", "-n", self.namespace, "link", "set", "lo", "up")
-            self.kernel.load("ixgbe", device=self.device)
+            names = self.names
+            self.net = self.kernel.load("ixgbe", name=names["ixgbe"], device=self.device)
             if self.shadow:
-                self.net = make_shadow(self.kernel, "ixgbe", ShadowPolicy(backoff_s=0.0))
-            else:
-                self.net = self.kernel.domains["ixgbe"].proxy
+                self.net = make_shadow(self.kernel, names["ixgbe"], ShadowPolicy(backoff_s=0.0))
             octets = tuple(int(x) for x in self.address.split("."))
-            self.stack = self.kernel.load("netstack", net=self.net, address=octets,
-                                          options=self.stack_options)
+            self.stack = self.kernel.load("netstack", name=names["netstack"], net=self.net,
+                                          address=octets, options=self.stack_options)
             # httpd reaches the stack through its shadow: a crashed stack restarts with
             # no connections (peers get RST) and httpd listens again
-            self.stack_shadow = make_shadow(self.kernel, "netstack", ShadowPolicy(backoff_s=0.0))
-            self.httpd = self.kernel.load("httpd", sockets=self.stack_shadow, files=self.files,
-                                          options=self.httpd_options)
+            self.stack_shadow = make_shadow(self.kernel, names["netstack"],
+                                            ShadowPolicy(backoff_s=0.0))
+            self.httpd = self.kernel.load("httpd", name=names["httpd"], sockets=self.stack_shadow,
+                                          files=self.files, options=self.httpd_options)
             self._thread = threading.Thread(target=self._serve, name="httpd-loop", daemon=True)
             self._thread.start()
             self.wait_reachable()
@@ -116,10 +120,28 @@ class TapStack:
     def _serve(self) -> None:
         try:
             while not self._stop.is_set():
+                if self._pause.is_set():
+                    self._paused.set()
+                    self._stop.wait(0.01)
+                    continue
+                self._paused.clear()
                 self.httpd.run(8, 5)
                 self.rounds += 1
         except BaseException as exc:  # reported by whoever checks `errors`
             self.errors.append(exc)
+
+    def pause(self) -> None:
+        """Stop serving and stop the model's thread (a benchmark measuring another path
+        wants this stack's CPU back); `resume()` undoes it."""
+        self._pause.set()
+        if self._thread is not None and not self._paused.wait(10):
+            raise RuntimeError("the serving loop did not pause")
+        self.device.stop_thread()
+
+    def resume(self) -> None:
+        self.device.start_thread()
+        self._paused.clear()
+        self._pause.clear()
 
     def wait_reachable(self, timeout: float = 10.0) -> None:
         """Wait until the namespace can ping the stack (ARP resolved, loop running)."""
@@ -136,7 +158,7 @@ class TapStack:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        for name in ("httpd", "netstack", "ixgbe"):
+        for name in (self.names[d] for d in ("httpd", "netstack", "ixgbe")):
             if name in self.kernel.domains:
                 try:
                     self.kernel.stop(name)
