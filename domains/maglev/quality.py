@@ -18,7 +18,7 @@ removed, names)`. Pure functions; imports numpy.
 
 import numpy as np
 
-from .population import MASK64, fnv1a, populate, preferences
+from .population import FNV_OFFSET, FNV_PRIME, MASK64, fnv1a, populate, preferences
 
 
 def fmix64(h: int) -> int:
@@ -28,6 +28,21 @@ def fmix64(h: int) -> int:
     h ^= h >> 33
     h = (h * 0xC4CEB9FE1A85EC53) & MASK64
     return h ^ (h >> 33)
+
+
+def slot_hashes(m: int):
+    """fmix64(FNV-1a(slot as 4 little-endian bytes)) for every slot: fnv1a and fmix64
+    above, vectorised (uint64 arithmetic wraps, as the masks do)."""
+    slots = np.arange(m, dtype=np.uint64)
+    h = np.full(m, FNV_OFFSET, dtype=np.uint64)
+    for shift in (0, 8, 16, 24):
+        h ^= (slots >> np.uint64(shift)) & np.uint64(0xFF)
+        h *= np.uint64(FNV_PRIME)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
 
 
 def maglev_entries(names: list, m: int):
@@ -44,7 +59,7 @@ def ring_entries(names: list, m: int, points: int = 100):
     order = np.argsort(np.array(keys, dtype=np.uint64), kind="stable")
     ring = np.array(keys, dtype=np.uint64)[order]
     ring_owner = np.array(owners, dtype=np.int64)[order]
-    slot_keys = np.array([fmix64(fnv1a(s.to_bytes(4, "little"))) for s in range(m)], dtype=np.uint64)
+    slot_keys = slot_hashes(m)
     where = np.searchsorted(ring, slot_keys, side="left") % len(ring)
     return ring_owner[where]
 

@@ -96,3 +96,8 @@ def test_maglev_balances_better_than_the_ring():
     m, everyone = 65537, names(1000)
     assert quality.balance(quality.maglev_entries(everyone, m), 1000) < 1.01
     assert quality.balance(quality.ring_entries(everyone, m), 1000) > 1.2
+
+
+def test_vectorised_slot_hashes_equal_the_scalar_ones():
+    expect = [quality.fmix64(quality.fnv1a(s.to_bytes(4, "little"))) for s in range(997)]
+    assert quality.slot_hashes(997).tolist() == expect
