@@ -37,6 +37,8 @@ HEADROOM = 64
 TICK = 0.01
 RECONCILE_EVERY = 0.1
 TX_RESERVE = 256  # pool buffers kept for transmission
+TRACE_LIMIT = 1024
+TRACE_BYTES = 96
 TX_BATCH = 128  # frames a call may leave queued for the next pump
 PAD = bytes(HEADROOM - 4)
 
@@ -59,6 +61,8 @@ class NetStack:
                             bytes(gateway) if gateway else None, tcp_options,
                             settings.get("seed"))
         self._sockets = Sockets(self._stack)
+        self._tracing = False
+        self._trace = []
         self._idle_sleep = float(settings.get("idle_sleep", 0.0002))
         self._pool = PacketPool(2 * RING_SLOTS)
         self._free = RRefDeque.new(Packet, 2 * RING_SLOTS)
@@ -82,10 +86,14 @@ class NetStack:
         n, self._free, self._got = net.submit_and_poll(self._free, self._got, False)
         if n:
             packets = self._got.pop_many()
+            tracing = self._tracing
             for packet in packets:
                 raw = packet.tobytes()
                 length = raw[0] | (raw[1] << 8)
-                stack.input(raw[HEADROOM:HEADROOM + length], now)
+                frame = raw[HEADROOM:HEADROOM + length]
+                if tracing:
+                    self._record(now, 0, frame)
+                stack.input(frame, now)
             self._free.push_many(packets)
         if now >= self._next_tick:
             self._next_tick = now + TICK
@@ -111,6 +119,10 @@ class NetStack:
                 stack.counters.add("drop_tx_no_buffer", len(frames) - room)
                 stack.counters.add("dropped", len(frames) - room)
                 frames = frames[:room]
+            if self._tracing:
+                now = time.monotonic()
+                for frame in frames:
+                    self._record(now, 1, frame)
             buffers = self._pool.free.pop_many(len(frames))
             for buffer, frame in zip(buffers, frames, strict=False):
                 buffer.write(struct.pack("<I", len(frame)) + PAD + frame)
@@ -183,6 +195,18 @@ class NetStack:
                 return ready
             if n == 0:
                 self._ctx.sleep(self._idle_sleep)
+
+    def _record(self, now: float, direction: int, frame: bytes) -> None:
+        trace = self._trace
+        trace.append((now, direction, frame[:TRACE_BYTES]))
+        if len(trace) > TRACE_LIMIT:
+            del trace[0]
+
+    def trace(self, on):
+        with self._lock:
+            self._tracing = bool(on)
+            frames, self._trace = tuple(self._trace), []
+            return frames
 
     def pump(self, rounds):
         got = 0

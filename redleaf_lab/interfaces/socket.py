@@ -92,6 +92,12 @@ class Socket(Interface):
         entries: what a leak check compares."""
         ...
 
+    def trace(self, on: bool) -> tuple[tuple[float, int, bytes], ...]:
+        """Start (on) or stop recording frames; returns, and forgets, those recorded
+        since the last call: (monotonic time, 0 received / 1 sent, first 96 bytes), at
+        most 1,024 (older ones are dropped). For the lab's packet log."""
+        ...
+
     def pump(self, rounds: int) -> int:
         """Run the stack `rounds` times without waiting; returns frames received."""
         ...

@@ -7,6 +7,7 @@
     %redleaf restart DOMAIN | stop DOMAIN
     %redleaf bench calls|recovery [--seconds S]
     %redleaf dashboard [--no-traffic]       # widgets + live bokeh dashboard
+    %redleaf net [DOMAIN]                   # a netstack's census and counters (every drop reason)
 
 Each subcommand prints a readable table and returns an object (`rows = %redleaf ps`):
 a `Rows` (a list) or a `Record` (a dict) carrying the printed `text`. So the table
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=["calls", "recovery"])
     bench.add_argument("--seconds", type=float, default=1.0)
     bench.add_argument("--iterations", type=int, default=50_000)
+    sub.add_parser("net", add_help=False).add_argument("domain", nargs="?", default="netstack")
     dash = sub.add_parser("dashboard", add_help=False)
     dash.add_argument("--no-traffic", action="store_true")
     return parser
@@ -181,6 +183,14 @@ class RedLeafMagics(Magics):
             text = recovery.format_table(result)
         record = Record(result)
         record._mark(text)
+        return record
+
+    def _do_net(self, state: Any, args: argparse.Namespace) -> Any:
+        from ..widgets.netlog import net_report
+
+        stack = state.session().kernel.proxy(args.domain)  # KeyError: not loaded
+        record = Record(census=dict(stack.census()), counters=dict(stack.counters()))
+        record._mark(net_report(stack))
         return record
 
     def _do_dashboard(self, state: Any, args: argparse.Namespace) -> Any:
