@@ -294,3 +294,38 @@ def format_table(result: dict[str, Any]) -> str:
               "", *method_lines(result["method"]), "", *goal_lines(goals(result))]
     return "\n".join(lines)
 
+
+
+def compare_servers(stack: TapStack, seconds: float = 1.0,
+                    connections: int = 20) -> list[dict[str, Any]]:
+    """A short comparison on a running TapStack (the lab's): wrk for `seconds` against
+    its httpd, nginx and python http.server (HTTP/1.1) on the namespace's loopback, in
+    that order; returns one row each (server, rps, p50_ms, p99_ms, errors). The full,
+    interleaved measurement is `measure`."""
+    tmp = tempfile.mkdtemp(prefix="rl-compare-")
+    refs: list[_Reference] = []
+    try:
+        os.chmod(tmp, 0o755)
+        write_site(Path(tmp))
+        (Path(tmp) / "ngx").mkdir()
+        if shutil.which("nginx"):
+            conf = Path(tmp) / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(tmp=Path(tmp) / "ngx", port=8081, root=tmp))
+            refs.append(_Reference(stack, "nginx", ["nginx", "-c", str(conf), "-e",
+                                                    str(Path(tmp) / "ngx" / "error.log")], 8081))
+        refs.append(_Reference(stack, "python http.server", [
+            "python3", "-m", "http.server", "--protocol", "HTTP/1.1", "--bind", "127.0.0.1",
+            "--directory", tmp, "8082"], 8082))
+        rows = []
+        targets = [("httpd (this stack)", stack.url("/"))]
+        targets += [(ref.name, f"http://127.0.0.1:{ref.port}/") for ref in refs]
+        for name, url in targets:
+            result = _wrk(stack, url, seconds, connections)
+            rows.append({"server": name, "rps": result["requests"] / result["seconds"],
+                         "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+                         "errors": result["errors"]})
+        return rows
+    finally:
+        for ref in refs:
+            ref.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
