@@ -24,18 +24,25 @@ import errno
 
 from .tcp_rto import Rto, Window
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, add, le, lt
-
-CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED = "CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED"
-ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2 = "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2"
-CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT = "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"
-SYNCHRONIZED = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT)
-CAN_RECEIVE = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2)
-CAN_SEND = (ESTABLISHED, CLOSE_WAIT)
-
-OUR_MSS = 1460  # 1500-byte MTU minus 40 bytes of IPv4 and TCP headers
-DEFAULT_MSS = 536  # RFC 9293 3.7.1: what to assume when the peer sends no MSS option
-MAX_RETRIES = 8  # retransmissions of one segment before the connection is aborted
-SYN_RETRIES = 5
+from .tcp_states import (  # noqa: F401 (re-exported for tcp.py and sockets.py)
+    CAN_RECEIVE,
+    CAN_SEND,
+    CLOSE_WAIT,
+    CLOSED,
+    CLOSING,
+    DEFAULT_MSS,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    FIN_WAIT_2,
+    LAST_ACK,
+    LISTEN,
+    OUR_MSS,
+    SYN_RECEIVED,
+    SYN_SENT,
+    SYNCHRONIZED,
+    TIME_WAIT,
+)
+from .tcp_timers import tick
 
 
 class Connection:
@@ -239,81 +246,14 @@ class Connection:
     def arm_rtx(self, now: float) -> None:
         self.rtx_at = now + self.rto.rto
 
-    # -- timers ------------------------------------------------------------------------------
+    # -- timers (tcp_timers.py) ----------------------------------------------------------
     def tick(self, now: float) -> None:
-        if self.state == TIME_WAIT:
-            if now >= self.timewait_until:
-                self.drop_connection()
-            return
-        if self.rtx_at is not None and now >= self.rtx_at:
-            self.retransmit_timeout(now)
-        if self.persist_at is not None and now >= self.persist_at:
-            self.probe_window(now)
-        if self.keepalive_idle and self.state in (ESTABLISHED, CLOSE_WAIT):
-            self.keepalive(now)
-
-    def retransmit_timeout(self, now: float) -> None:
-        """RFC 6298 5.4-5.6: retransmit the earliest unacknowledged segment, back off."""
-        if self.in_flight() == 0:
-            self.rtx_at = None
-            return
-        self.retries += 1
-        limit = SYN_RETRIES if self.state in (SYN_SENT, SYN_RECEIVED) else MAX_RETRIES
-        if self.retries > limit:
-            self.layer.counters.add("tcp_timeouts")
-            self.abort_with(errno.ETIMEDOUT)
-            return
-        self.layer.counters.add("tcp_retransmits")
-        self.rto.backoff()
-        self.timed_seq = None  # Karn's rule
-        if self.state == SYN_SENT:
-            self.emit(SYN, self.iss, mss=OUR_MSS)
-        elif self.state == SYN_RECEIVED:
-            self.emit(SYN | ACK, self.iss, mss=OUR_MSS)
-        else:
-            self.cc.on_timeout(self.in_flight())
-            self.snd_nxt = self.snd_una  # go back N: output() resends from SND.UNA (and
-            # the FIN again when SND.NXT reaches `fin_seq`)
-            self.rtx_at = None
-            self.output(now)
-        self.rtx_at = now + self.rto.rto
+        tick(self, now)
 
     def abort_with(self, error: int) -> None:
         if self.state in SYNCHRONIZED or self.state == SYN_RECEIVED:
             self.emit(RST | ACK, self.snd_nxt)
         self.drop_connection(error)
-
-    def probe_window(self, now: float) -> None:
-        """Zero-window probe (3.8.6.1): one new byte (or the FIN) beyond the window."""
-        self.persist_at = None
-        if self.snd_wnd != 0 or self.state not in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, LAST_ACK):
-            return
-        offset = (self.snd_nxt - self.sndbuf_seq) & 0xFFFFFFFF
-        self.layer.counters.add("tcp_window_probes")
-        if offset < len(self.sndbuf):
-            self.emit(ACK, self.snd_nxt, bytes(self.sndbuf[offset:offset + 1]))
-            self.probe_out = True
-        else:
-            self.send_ack()
-        self.rto.backoff()
-        self.persist_at = now + self.rto.rto
-
-    def keepalive(self, now: float) -> None:
-        """RFC 1122 4.2.3.6: after `keepalive_idle` s of silence, probe with SEG.SEQ =
-        SND.NXT-1 (the peer must answer with an ACK); give up after the probes."""
-        idle = now - self.last_heard
-        if idle < self.keepalive_idle:
-            return
-        due = self.keepalive_idle + self.keepalive_sent * self.keepalive_interval
-        if idle < due:
-            return
-        if self.keepalive_sent >= self.keepalive_probes:
-            self.layer.counters.add("tcp_keepalive_timeouts")
-            self.abort_with(errno.ETIMEDOUT)
-            return
-        self.keepalive_sent += 1
-        self.layer.counters.add("tcp_keepalive_probes")
-        self.emit(ACK, add(self.snd_nxt, -1))
 
     # -- segment arrival (3.10.7.4) -----------------------------------------------------------
     def arrive(self, seg, now: float) -> None:
