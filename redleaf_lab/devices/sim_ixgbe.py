@@ -28,7 +28,8 @@ thread polls registers and the wire without the GIL.
 
 Statistics registers clear on read: read them with `read32` (not through `regs32()`),
 low dword before high (GORCL then GORCH). Model-side counters: `stats()`.
-Test and lab hooks: `process()`, `generate(n)`, `inject(frame)`, `captured()`,
+Test and lab hooks: `process()`, `generate(n)`, `set_replay(frames, weights)` (the
+generator replays given frames: memcached requests), `inject(frame)`, `captured()`,
 `run_c_forward(batch, seconds)` (the C baseline on a fresh model with the same wire).
 
 Locking/ownership: the model has its own mutex (ixgbe_model.h). The SimIxgbe keeps its
@@ -217,6 +218,32 @@ class SimIxgbe(Device):
         if type(n) is not int or n < 0:
             raise ValueError(f"generate: n must be an int >= 0, got {n!r}")
         return int(dlib.ixg_generate(self._live(), n))
+
+    def set_replay(self, frames: list[bytes], weights: Any = None) -> None:
+        """Replay mode of the generator wire: from now on RX carries copies of `frames`
+        (each 60..1514 bytes, without FCS), picked uniformly, or with probability
+        proportional to `weights` (e.g. 1/rank**s: Zipf); [] returns to the flows."""
+        if self._settings["wire"] != "generator":
+            raise ValueError("set_replay needs the generator wire")
+        frames = [bytes(f) for f in frames]
+        if any(not 60 <= len(f) <= 1514 for f in frames):
+            raise ValueError("replay frames must be 60..1514 bytes (without FCS)")
+        offsets = np.zeros(len(frames) + 1, dtype=np.uint64)
+        offsets[1:] = np.cumsum([len(f) for f in frames])
+        blob = b"".join(frames) or b"\0"
+        cdf: Any = dffi.NULL
+        if weights is not None and frames:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (len(frames),) or not np.all(w >= 0) or not w.sum() > 0:
+                raise ValueError("weights must be one non-negative number per frame")
+            scaled = np.round(np.cumsum(w) / w.sum() * 2.0**32).astype(np.uint64)
+            scaled[-1] = 1 << 32
+            cdf_array = np.maximum.accumulate(scaled)
+            cdf = dffi.from_buffer("uint64_t[]", cdf_array)
+        rc = dlib.ixg_set_replay(self._live(), blob, dffi.from_buffer("uint64_t[]", offsets),
+                                 len(frames), cdf)
+        if rc != 0:
+            raise ValueError(f"ixg_set_replay failed ({rc})")
 
     def inject(self, frame: bytes) -> bool:
         """Deliver one frame (without FCS) into RX as if from the wire."""

@@ -44,3 +44,36 @@ def test_every_frame_is_valid_with_its_own_5_tuple(kernel, flows):
 def test_flow_count_outside_the_range_is_refused(kernel, flows):
     with pytest.raises(ValueError, match="flows"):
         SimIxgbe(kernel.heap, flows=flows)
+
+
+def test_replay_mode_sends_the_given_frames_with_their_weights(kernel):
+    frames = [bytes([i]) * 60 for i in range(4)]
+    for i, f in enumerate(frames):
+        frames[i] = f[:12] + b"\x08\x00" + f[14:]  # dst MAC rewritten below
+    dev = SimIxgbe(kernel.heap, packet_size=64, flows=4, seed=9)
+    try:
+        frames = [dev.mac + f[6:] for f in frames]
+        dev.set_replay(frames, weights=[8, 4, 2, 0])  # the last is never picked
+        nic = Nic(dev, ring=256)
+        nic.give_all()
+        got: list[bytes] = []
+        while len(got) < 3000:
+            got += nic.rx()
+        seen = Counter(frames.index(f) for f in got)  # every frame is one of them, unchanged
+        assert seen[3] == 0 and seen[0] > seen[1] > seen[2] > 0
+        assert abs(seen[0] / len(got) - 8 / 14) < 0.05
+        dev.set_replay(frames)  # uniform
+        more: list[bytes] = []
+        while len(more) < 2000:
+            more += nic.rx()
+        assert min(Counter(frames.index(f) for f in more).values()) > 350
+        dev.set_replay([])  # back to the flows, after what the ring holds already
+        nic.rx()
+        assert all(parse_udp(f)["dport"] == 9 for f in nic.rx())
+        for bad in ([b"short"], [b"x" * 1515]):
+            with pytest.raises(ValueError):
+                dev.set_replay(bad)
+        with pytest.raises(ValueError):
+            dev.set_replay(frames, weights=[1, -1, 1, 1])
+    finally:
+        dev.close()

@@ -54,6 +54,12 @@ typedef struct {
     double tokens;    /* thread mode rate limiting */
     int64_t last_ns;
     uint64_t *last_seq; /* sink: per-flow last sequence + 1 (0: none yet) */
+    /* replay mode (ixg_set_replay): frames given by the host, picked uniformly or by a
+     * cumulative distribution (cdf[i]: P(index <= i) * 2^32, the last one 2^32) */
+    uint8_t *replay;          /* the frames, back to back */
+    uint64_t *replay_offsets; /* replay_count + 1 offsets into replay */
+    uint64_t *replay_cdf;     /* NULL: uniform */
+    uint32_t replay_count;
 } ixg_gen;
 
 struct ixg_dev {
@@ -136,6 +142,8 @@ void ixg_wire_tx(ixg_dev *d, const uint8_t *frame, uint32_t len);
  * of counting misses. */
 int ixg_wire_rx(ixg_dev *d, int inline_mode);
 uint64_t ixg_wire_generate(ixg_dev *d, uint64_t n, int honour_room);
+int ixg_wire_set_replay(ixg_dev *d, const uint8_t *blob, const uint64_t *offsets,
+                        uint32_t count, const uint64_t *cdf);
 
 /* ixgbe_host.c: the C forwarding loop with its per-batch work as a function (ixy-fwd
  * touches a byte per frame; maglev_host.c steers); frames[i] points at frame i (lens[i]

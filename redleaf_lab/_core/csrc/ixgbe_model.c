@@ -282,6 +282,14 @@ uint64_t ixg_generate(ixg_dev *d, uint64_t n) {
     return done;
 }
 
+int ixg_set_replay(ixg_dev *d, const uint8_t *blob, const uint64_t *offsets, uint32_t count,
+                   const uint64_t *cdf) {
+    host_lock(d);
+    int rc = ixg_wire_set_replay(d, blob, offsets, count, cdf);
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
 int ixg_inject(ixg_dev *d, const uint8_t *frame, uint32_t len) {
     host_lock(d);
     registers_locked(d);

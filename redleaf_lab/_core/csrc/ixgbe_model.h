@@ -232,6 +232,14 @@ void ixg_get_stats(ixg_dev *d, ixg_stats *out);
 /* Deliver n generator frames to RX now, ignoring `burst` (missed ones count in MPC);
  * returns frames delivered. Any wire. */
 uint64_t ixg_generate(ixg_dev *d, uint64_t n);
+/* Replay mode of the generator wire: from now on it sends copies of the `count` frames
+ * in `blob` (frame i is blob[offsets[i] .. offsets[i + 1]), 60..1514 bytes without FCS),
+ * each pick uniform (cdf NULL) or by the cumulative distribution cdf (count entries,
+ * non-decreasing, cdf[i] = P(pick <= i) * 2^32, the last exactly 2^32): e.g. memcached
+ * requests over a Zipf key distribution. count 0 returns to the flow generator.
+ * Returns 0, or -1 for bad arguments, -2 without a generator wire, -3 out of memory. */
+int ixg_set_replay(ixg_dev *d, const uint8_t *blob, const uint64_t *offsets, uint32_t count,
+                   const uint64_t *cdf);
 /* Deliver one frame (len bytes, without FCS) to RX as if it arrived on the wire;
  * returns 1 if written into a descriptor, 0 if dropped (and counted). */
 int ixg_inject(ixg_dev *d, const uint8_t *frame, uint32_t len);

@@ -13,6 +13,8 @@
  *   template is built and each frame's header is flow 0's with the source address,
  *   source port and flow id patched in, both checksums updated incrementally (RFC 1624,
  *   eqn. 3): the same bytes a template would hold, with no per-flow memory.
+ *   Replay mode (ixg_set_replay): instead, copies of frames the host gave, picked
+ *   uniformly or by a cumulative distribution (memcached requests over Zipf keys).
  * - sink: counts transmitted frames and, with cfg.verify, checks the IPv4 header
  *   checksum, lengths and UDP checksum, and for generator frames that each flow's
  *   sequence number only grows (gaps are drops, which forwarders may have). The Ethernet
@@ -183,8 +185,102 @@ static uint32_t gen_pick(ixg_dev *d) {
     return (uint32_t)(((xorshift(&d->gen.rng) >> 32) * d->cfg.flows) >> 32);
 }
 
+static void replay_clear(ixg_gen *g) {
+    free(g->replay);
+    free(g->replay_offsets);
+    free(g->replay_cdf);
+    g->replay = NULL;
+    g->replay_offsets = NULL;
+    g->replay_cdf = NULL;
+    g->replay_count = 0;
+}
+
+int ixg_wire_set_replay(ixg_dev *d, const uint8_t *blob, const uint64_t *offsets,
+                        uint32_t count, const uint64_t *cdf) {
+    ixg_gen *g = &d->gen;
+    if (d->cfg.wire != IXG_WIRE_GENERATOR) return -2;
+    if (count == 0) {
+        replay_clear(g);
+        return 0;
+    }
+    if (!blob || !offsets || count > IXG_MAX_FLOWS || offsets[0] != 0) return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t len = offsets[i + 1] - offsets[i];
+        if (offsets[i + 1] < offsets[i] || len < IXG_MIN_FRAME || len > IXG_MAX_STD_FRAME) return -1;
+        if (cdf && ((i && cdf[i] < cdf[i - 1]) || cdf[i] > (1ull << 32))) return -1;
+    }
+    if (cdf && cdf[count - 1] != (1ull << 32)) return -1;
+    uint8_t *frames = malloc(offsets[count]);
+    uint64_t *offs = malloc((count + 1u) * sizeof *offs);
+    uint64_t *dist = cdf ? malloc(count * sizeof *dist) : NULL;
+    if (!frames || !offs || (cdf && !dist)) {
+        free(frames);
+        free(offs);
+        free(dist);
+        return -3;
+    }
+    memcpy(frames, blob, offsets[count]);
+    memcpy(offs, offsets, (count + 1u) * sizeof *offs);
+    if (cdf) memcpy(dist, cdf, count * sizeof *dist);
+    replay_clear(g);
+    g->replay = frames;
+    g->replay_offsets = offs;
+    g->replay_cdf = dist;
+    g->replay_count = count;
+    return 0;
+}
+
+static uint32_t replay_pick(ixg_dev *d) {
+    ixg_gen *g = &d->gen;
+    uint64_t r = xorshift(&g->rng) >> 32;
+    if (!g->replay_cdf) return (uint32_t)((r * g->replay_count) >> 32);
+    uint32_t lo = 0, hi = g->replay_count - 1u; /* the first i with r < cdf[i] */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2u;
+        if (r < g->replay_cdf[mid]) hi = mid;
+        else lo = mid + 1u;
+    }
+    return lo;
+}
+
+static uint64_t replay_generate(ixg_dev *d, uint64_t n, int honour_room) {
+    ixg_gen *g = &d->gen;
+    if (!ixg_rx_ready(d) || !ixg_rx_accept(d, g->replay)) {
+        if (honour_room) return 0;
+        d->stats.gen_packets += n;
+        if (ixg_rx_ready(d)) d->stats.rx_filtered += n;
+        else d->stats.rx_missed += n;
+        return 0;
+    }
+    uint64_t done = 0, missed = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t k = replay_pick(d);
+        const uint8_t *frame = g->replay + g->replay_offsets[k];
+        uint32_t len = (uint32_t)(g->replay_offsets[k + 1] - g->replay_offsets[k]);
+        uint32_t q = (bar_load32(d, IXG_MRQC) & IXG_MRQC_MRQE_MASK) == IXG_MRQC_RSS
+                         ? ixg_flow_queue(d, ixg_frame_hash(frame, len)) : 0;
+        int bad = 0;
+        uint8_t *buf = d->rx[q].enabled && d->rx[q].bufsize >= len ? ixg_rx_slot(d, q, len, &bad)
+                                                                   : NULL;
+        if (!buf) {
+            if (honour_room) break;
+            d->stats.gen_packets++;
+            missed++;
+            continue;
+        }
+        memcpy(buf, frame, len);
+        ixg_rx_commit(d, q, len);
+        ixg_rx_count(d, frame, len, 1);
+        d->stats.gen_packets++;
+        done++;
+    }
+    if (missed) ixg_rx_miss(d, missed);
+    return done;
+}
+
 uint64_t ixg_wire_generate(ixg_dev *d, uint64_t n, int honour_room) {
     ixg_gen *g = &d->gen;
+    if (g->replay_count) return replay_generate(d, n, honour_room);
     if (!g->flows || n == 0) return 0;
     uint32_t fb = d->cfg.frame_bytes;
     if (!ixg_rx_ready(d) || !ixg_rx_accept(d, g->flows[0].hdr)) {
@@ -387,6 +483,7 @@ int ixg_wire_open(ixg_dev *d, char *err, size_t errlen) {
 }
 
 void ixg_wire_close(ixg_dev *d) {
+    replay_clear(&d->gen);
     if (d->tap_fd >= 0) close(d->tap_fd);
     d->tap_fd = -1;
     free(d->gen.flows);
