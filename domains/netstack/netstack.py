@@ -35,7 +35,7 @@ from .tcp import TcpOptions
 
 HEADROOM = 64
 TICK = 0.01
-RECONCILE_EVERY = 0.1
+RECONCILE_EVERY = 0.005  # when idle: notice a driver crash within ~5 ms
 TX_RESERVE = 256  # pool buffers kept for transmission
 TRACE_LIMIT = 1024
 TRACE_BYTES = 96
@@ -102,7 +102,12 @@ class NetStack:
         if n == 0 and now >= self._next_reconcile:
             self._next_reconcile = now + RECONCILE_EVERY
             held = len(self._free) + len(self._got) + len(self._tx) + len(self._done)
-            self._pool.reconcile(held, net)
+            if self._pool.reconcile(held, net):
+                # buffers vanished: the driver crashed and took the frames on its rings.
+                # Resend what is unacknowledged now rather than after each RTO (a loss
+                # notification from the link layer; the timers back off as for a timeout)
+                stack.counters.add("driver_losses")
+                stack.tcp.retransmit_now(now)
             rx_held = net.buffers_held()[0]
             want = RING_SLOTS - rx_held - len(self._free)  # top the RX supply up, no more
             spare = len(self._pool.free) - TX_RESERVE

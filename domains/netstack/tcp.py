@@ -6,7 +6,8 @@ Interface (used by the Stack and the socket layer):
   SYN-RECEIVED if the listener's backlog has room, else it is dropped and counted,
   as Linux does: the client retransmits its SYN), else a RST as 3.10.7.1 says.
 * `listen(port, backlog)` / `unlisten(listener)`; `connect(ip, port, now)`.
-* `tick(now)`: every connection's timers; `flush_acks()`: delayed ACKs no data carried.
+* `tick(now)`: every connection's timers; `flush_acks()`: delayed ACKs no data carried;
+  `retransmit_now(now)`: after the driver lost frames, retransmit at once.
 * `connections`: (remote ip, remote port, local port) -> Connection, every live TCB
   (TIME-WAIT included); a closed connection leaves it at once (`forget`).
 
@@ -187,6 +188,13 @@ class Tcp:
             conn.tick(now)
             if conn.ack_due:
                 self.ack_due.add(conn)
+
+    def retransmit_now(self, now: float) -> None:
+        """The link lost frames (a driver restart): every connection with data or a
+        SYN/FIN in flight retransmits at the next tick instead of after its RTO."""
+        for conn in self.connections.values():
+            if conn.rtx_at is not None:
+                conn.rtx_at = now
 
     def flush_acks(self) -> None:
         if not self.ack_due:

@@ -107,7 +107,7 @@ class _Reference:
 
     def __init__(self, stack: TapStack, name: str, cmd: list[str], port: int) -> None:
         self.name, self.port = name, port
-        self.proc = stack.popen_in_ns(*cmd)
+        self.proc = stack.popen_in_ns(*cmd, quiet=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             probe = stack.run_in_ns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",

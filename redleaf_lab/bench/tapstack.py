@@ -190,9 +190,12 @@ class TapStack:
                                f"{done.stderr.decode(errors='replace')[-400:]}")
         return done
 
-    def popen_in_ns(self, *cmd: str) -> subprocess.Popen[bytes]:
+    def popen_in_ns(self, *cmd: str, quiet: bool = False) -> subprocess.Popen[bytes]:
+        """A process in the namespace; `quiet` sends its output to /dev/null (a server
+        that logs every request would block once nobody reads a full pipe)."""
+        out = subprocess.DEVNULL if quiet else subprocess.PIPE
         return subprocess.Popen(["ip", "netns", "exec", self.namespace, *cmd],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=out, stderr=out)
 
     def popen_in_ns_stdin(self, *cmd: str) -> subprocess.Popen[bytes]:
         """A client in the namespace whose stdin the caller writes (step by step tests)."""

@@ -118,9 +118,9 @@ def measure(seconds: float = 5.0, stretches: int = 2) -> dict[str, Any]:
             source.write_text(C_ECHO)
             subprocess.run(["cc", "-O2", "-o", str(Path(tmp) / "echo"), str(source)], check=True,
                            capture_output=True, timeout=60)
-            servers.append(stack.popen_in_ns(str(Path(tmp) / "echo"), "9007"))
+            servers.append(stack.popen_in_ns(str(Path(tmp) / "echo"), "9007", quiet=True))
             paths.append(("C echo (Linux)", "127.0.0.1", 9007))
-        servers.append(stack.popen_in_ns("python3", "-c", PY_ECHO, "9008"))
+        servers.append(stack.popen_in_ns("python3", "-c", PY_ECHO, "9008", quiet=True))
         paths.append(("Python echo (Linux)", "127.0.0.1", 9008))
         _client(stack, "127.0.0.1", 9008, 0.3)  # the servers are up once one answers
         for stretch in range(stretches):
