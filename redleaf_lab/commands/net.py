@@ -1,9 +1,10 @@
 """`redleaf-lab net up` and the network benchmarks `bench http` and `bench udp`.
 
-    redleaf-lab net up [--address A] [--seconds S]
+    redleaf-lab net up [--address A] [--seconds S] [--folder DIR]
         the netstack and httpd domains on the ixgbe driver (behind its shadow) over the
         82599 model, whose wire is a TAP device in a fresh namespace (peer: A's /24, .1
-        or .2); prints how to reach it, serves until Ctrl-C or S seconds, prints the
+        or .2), serving DIR's files (read here: domains cannot open files) or the built-in
+        site; prints how to reach it, serves until Ctrl-C or S seconds, prints the
         stack's counters, and deletes everything it made.
     redleaf-lab bench http [--seconds S] [--connections N] [--json]
     redleaf-lab bench udp [--seconds S] [--json]
@@ -25,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up = verbs.add_parser("up", help="bring the stack and httpd up; serve until Ctrl-C")
     up.add_argument("--address", default="10.78.0.2", help="the stack's IPv4 address (a /24)")
     up.add_argument("--seconds", type=float, default=None, help="serve this long, then stop")
+    up.add_argument("--folder", default=None,
+                    help="serve the files of this folder (default: the built-in site)")
     up.set_defaults(func=_net_up)
 
 
@@ -51,11 +54,32 @@ def peer_of(address: str) -> str:
     return ".".join(octets)
 
 
+def read_folder(folder: str, limit: int = 64 << 20) -> tuple[tuple[str, bytes], ...]:
+    """The regular files under `folder` as (URL path, bytes) pairs, read here (the trusted
+    side: the httpd domain cannot open files); at most `limit` bytes in all."""
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"--folder {folder!r} is not a directory")
+    files, total = [], 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        data = path.read_bytes()
+        total += len(data)
+        if total > limit:
+            raise ValueError(f"--folder {folder!r} holds more than {limit >> 20} MiB")
+        files.append(("/" + path.relative_to(root).as_posix(), data))
+    if not files:
+        raise ValueError(f"--folder {folder!r} has no files")
+    return tuple(files)
+
+
 def _net_up(args: argparse.Namespace) -> int:
     from ..bench.tapstack import TapStack
 
     peer = peer_of(args.address)
-    stack = TapStack(address=args.address, peer=peer)
+    files = None if args.folder is None else read_folder(args.folder)
+    stack = TapStack(address=args.address, peer=peer, files=files)
     stack.start()
     try:
         ns = stack.namespace

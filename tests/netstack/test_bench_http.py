@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from redleaf_lab.bench.http import goals, parse_wrk, summarise
-from redleaf_lab.commands.net import peer_of
+from redleaf_lab.commands.net import peer_of, read_folder
 
 WRK = """Running 4s test @ http://10.78.0.2/
   2 threads and 20 connections
@@ -57,3 +57,14 @@ def test_net_up_derives_the_peer_and_refuses_bad_addresses():
     for bad in ("10.78.0", "10.78.0.256", "10.78.0.0", "10.78.0.255", "host"):
         with pytest.raises(ValueError):
             peer_of(bad)
+
+
+def test_net_up_reads_a_folder_on_the_trusted_side(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_bytes(b"<p>hi</p>")
+    (tmp_path / "sub" / "a.bin").write_bytes(b"\x00\x01")
+    assert read_folder(str(tmp_path)) == (("/index.html", b"<p>hi</p>"), ("/sub/a.bin", b"\x00\x01"))
+    with pytest.raises(ValueError):
+        read_folder(str(tmp_path / "missing"))
+    with pytest.raises(ValueError):
+        read_folder(str(tmp_path), limit=4)
