@@ -5,6 +5,7 @@ the counters report behind `%redleaf net`.
     log = PacketLog(stack)          # stack: a Socket proxy (netstack) or its shadow
     log.widget                      # an HTML box, newest lines at the bottom
     log.refresh()                   # pull what the stack recorded since the last call
+    CountersView(stack).widget      # a table of every drop reason; .refresh() re-reads
     net_report(stack)               # text: census, events, and every drop reason
 
 `PacketLog` turns the stack's frame trace on (`Socket.trace`) and pulls it: it reads
@@ -102,6 +103,27 @@ class PacketLog:
         text = "\n".join(self.lines) or "(no frames yet)"
         self.widget.value = (f"<pre style='font-size:11px;max-height:360px;overflow:auto'>"
                              f"{html.escape(text)}</pre>")
+
+
+class CountersView:
+    """A table of the stack's drop reasons and main events; `refresh()` re-reads them
+    through the Socket interface (counters and census)."""
+
+    def __init__(self, stack: Any) -> None:
+        import ipywidgets as w
+
+        self.stack = stack
+        self.widget = w.HTML()
+        self.refresh()
+
+    def refresh(self) -> dict[str, int]:
+        counters = dict(self.stack.counters())
+        rows = [(k[5:], v) for k, v in sorted(counters.items()) if k.startswith("drop_")]
+        rows.append(("total dropped", counters.get("dropped", 0)))
+        cells = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{v:,}</td></tr>"
+                        for k, v in rows)
+        self.widget.value = f"<table><tr><th>drop reason</th><th>frames</th></tr>{cells}</table>"
+        return counters
 
 
 def net_report(stack: Any) -> str:

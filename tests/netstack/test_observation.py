@@ -11,7 +11,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from redleaf_lab.jupyter.magics import Record
-from redleaf_lab.widgets.netlog import PacketLog, describe
+from redleaf_lab.widgets.netlog import CountersView, PacketLog, describe
 
 from .frames import ACK, CLIENT_IP, CLIENT_MAC, SERVER_IP, SYN, eth, tcp, udp
 from .wire import Wire
@@ -56,6 +56,8 @@ def test_redleaf_net_magic_and_the_packet_log(shell: InteractiveShell,
     log.stop()
     stack.pump(1)
     assert stack.trace(False) == ()  # nothing recorded once off
+    view = CountersView(stack)
+    assert "<td>eth_runt</td>" in view.widget.value and view.refresh()["drop_eth_runt"] == 1
     record = shell.run_line_magic("redleaf", "net")
     out = capsys.readouterr().out
     assert isinstance(record, Record)
