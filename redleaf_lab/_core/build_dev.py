@@ -26,9 +26,9 @@ CSRC = os.path.join(HERE, "csrc")
 MODULE_NAME = "redleaf_lab._core._redleaf_dev"
 
 CSOURCES = ["nvme_model.c", "nvme_cmd.c", "nvme_host.c", "ixgbe_model.c", "ixgbe_ring.c",
-            "ixgbe_wire.c", "ixgbe_host.c", "hashtable.c", "maglev_host.c"]
-CHEADERS = ["nvme_model.h", "ixgbe_model.h", "maglev_host.h"]
-CDEFS = ["nvme.cdef", "ixgbe.cdef", "maglev.cdef"]
+            "ixgbe_wire.c", "ixgbe_host.c", "hashtable.c", "maglev_host.c", "kv_host.c"]
+CHEADERS = ["nvme_model.h", "ixgbe_model.h", "maglev_host.h", "kv_host.h"]
+CDEFS = ["nvme.cdef", "ixgbe.cdef", "maglev.cdef", "kv.cdef"]
 
 
 def _core_build() -> Any:

@@ -28,6 +28,14 @@ def _bench_maglev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_kv(args: argparse.Namespace) -> int:
+    from ..bench import kv
+
+    rows = kv.measure(seconds=args.seconds, keys=args.keys, tap=args.tap)
+    print(json.dumps(rows, indent=1) if args.json else kv.format_table(rows))
+    return 0
+
+
 def add_bench_parser(bench: Any) -> None:
     p = bench.add_parser("hashtable", help="ns per set/get of the four hash tables vs C "
                          "(the paper's Fig. 5)")
@@ -44,3 +52,11 @@ def add_bench_parser(bench: Any) -> None:
     p.add_argument("--seconds", type=float, default=0.3, help="per row (default 0.3)")
     p.add_argument("--flows", type=int, default=1 << 20, help="generator flows (default 2^20)")
     p.set_defaults(func=_bench_maglev)
+
+    p = bench.add_parser("kv", help="requests/s of kvnet vs forwarding, a C store and memcached")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seconds", type=float, default=0.3, help="per case (default 0.3)")
+    p.add_argument("--keys", type=int, default=1000, help="keys in the workload (default 1000)")
+    p.add_argument("--tap", action="store_true", help="also kvnet vs real memcached through "
+                   "TAP in a network namespace, and a store panic (needs root)")
+    p.set_defaults(func=_bench_kv)

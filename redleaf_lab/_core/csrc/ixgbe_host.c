@@ -125,7 +125,7 @@ static int init_nic(host *h, uint64_t rx_iova, uint64_t tx_iova, uint8_t *rx_rin
 }
 
 /* ixy-fwd's per-batch work: touch one byte per frame. */
-static void touch_batch(void *ctx, uint8_t **frames, const uint32_t *lens, uint32_t n) {
+static void touch_batch(void *ctx, uint8_t **frames, uint32_t *lens, uint32_t n) {
     (void)ctx;
     (void)lens;
     for (uint32_t i = 0; i < n; i++) frames[i][1]++;
@@ -195,7 +195,19 @@ int ixg_fwd_bench_work(ixg_dev *d, uint64_t mem_iova, uint64_t mem_bytes, uint32
             frames[i] = mem + (buf_iova(&h, got[i] & 0xFFFFu) - mem_iova + BUF_HEADROOM);
             lens[i] = got[i] >> 16;
         }
-        if (n) work(ctx, frames, lens, n);
+        if (n) { /* the work may change a frame's length, or set it to 0: drop it */
+            work(ctx, frames, lens, n);
+            uint32_t kept = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                if (lens[i] == 0) {
+                    h.pool[h.pool_top++] = got[i] & 0xFFFFu;
+                    out->tx_dropped++;
+                } else {
+                    got[kept++] = (got[i] & 0xFFFFu) | lens[i] << 16;
+                }
+            }
+            n = kept;
+        }
         /* TX: reclaim sent buffers, then queue the batch and write TDT once */
         while (tx_clean != tx_next) {
             uint8_t *desc = tx_ring + (uint64_t)tx_clean * 16u;

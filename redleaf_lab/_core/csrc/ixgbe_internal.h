@@ -146,9 +146,10 @@ int ixg_wire_set_replay(ixg_dev *d, const uint8_t *blob, const uint64_t *offsets
                         uint32_t count, const uint64_t *cdf);
 
 /* ixgbe_host.c: the C forwarding loop with its per-batch work as a function (ixy-fwd
- * touches a byte per frame; maglev_host.c steers); frames[i] points at frame i (lens[i]
- * bytes), which the work may change in place. */
-typedef void (*ixg_batch_work)(void *ctx, uint8_t **frames, const uint32_t *lens, uint32_t n);
+ * touches a byte per frame; maglev_host.c steers; kv_host.c answers memcached):
+ * frames[i] points at frame i (lens[i] bytes, in a 1984-byte buffer), which the work may
+ * change in place, with its new length in lens[i] (at most 1514; 0 drops the frame). */
+typedef void (*ixg_batch_work)(void *ctx, uint8_t **frames, uint32_t *lens, uint32_t n);
 int ixg_fwd_bench_work(ixg_dev *d, uint64_t mem_iova, uint64_t mem_bytes, uint32_t ring,
                        uint32_t batch, uint64_t max_packets, int64_t max_ns,
                        ixg_batch_work work, void *ctx, ixg_fwd_result *out);

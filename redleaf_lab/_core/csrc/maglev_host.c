@@ -77,7 +77,7 @@ static void steer_one(maglev *g, uint8_t *f, uint32_t len) {
     g->counts->steered++;
 }
 
-static void steer_batch(void *ctx, uint8_t **frames, const uint32_t *lens, uint32_t n) {
+static void steer_batch(void *ctx, uint8_t **frames, uint32_t *lens, uint32_t n) {
     maglev *g = ctx;
     for (uint32_t i = 0; i < n; i++) steer_one(g, frames[i], lens[i]);
 }
