@@ -14,7 +14,7 @@ buffers come back for reuse. Frames produced by socket calls (send, close, ...) 
 the next pump (a caller's next `poll` or `pump`), so a server answering many requests
 per round sends them in one batch; more than TX_BATCH waiting leave at once. `pump()` is one such round plus the timers (every 10 ms);
 `poll()` pumps until a descriptor is ready or its timeout passes (sleeping
-`idle_sleep` s between empty rounds). Packets lost when the driver crashes are counted
+`idle_sleep` s between empty rounds, up to 16x that after a quiet spell). Packets lost when the driver crashes are counted
 and replaced (PacketPool.reconcile); TCP retransmits what they carried.
 
 Ownership and locking: the Stack, the sockets and every Packet and deque belong to this
@@ -64,6 +64,7 @@ class NetStack:
         self._tracing = False
         self._trace = []
         self._idle_sleep = float(settings.get("idle_sleep", 0.0002))
+        self._idle_rounds = 0
         self._pool = PacketPool(2 * RING_SLOTS)
         self._free = RRefDeque.new(Packet, 2 * RING_SLOTS)
         self._got = RRefDeque.new(Packet, RING_SLOTS)
@@ -199,7 +200,12 @@ class NetStack:
             if timeout_ms <= 0 or any(ready) or time.monotonic() >= deadline:
                 return ready
             if n == 0:
-                self._ctx.sleep(self._idle_sleep)
+                # back off while nothing arrives (up to 16x idle_sleep): an idle stack
+                # does not spin; the first frame after a quiet spell waits at most that
+                self._ctx.sleep(self._idle_sleep * min(16, 1 << min(self._idle_rounds // 64, 4)))
+                self._idle_rounds += 1
+            else:
+                self._idle_rounds = 0
 
     def _record(self, now: float, direction: int, frame: bytes) -> None:
         trace = self._trace
