@@ -176,3 +176,37 @@ def test_socket_misuse_through_the_proxy_is_an_error_value(kernel):
     stack.pump(1)
     fill(buf, b"late")
     assert stack.send(tcp_fd, buf) == -errno.ECONNREFUSED
+
+
+def test_a_malformed_request_gets_400_and_the_connection_closed_the_server_goes_on(kernel):
+    wire, stack, httpd = boot(kernel)
+    assert dict(stack.census())["tcp_listeners"] == 1
+    peer = Peer(wire, time_wait=0.2)
+    for raw, status in ((b"BOGUS\r\n\r\n", b"400"), (b"GET / HTTP/1.1\r\nHost: x\r\nX: "
+                                                   + b"a" * 9000, b"400"),
+                        (REQUEST, b"200")):
+        fd = peer.socket(STREAM)
+        peer.connect(fd, SERVER_NUMBER, 80)
+        got, sent, eof = b"", False, False
+        for _ in range(200):
+            peer.exchange(0.001)
+            httpd.run(1, 0)
+            if not sent and peer.poll((fd,), (POLLOUT,))[0]:
+                while raw:
+                    n = peer.send(fd, raw)
+                    raw = raw[n:] if n > 0 else raw
+                    peer.exchange(0.001)
+                    httpd.run(1, 0)
+                sent = True
+            n, data = peer.recv(fd, 1 << 16)
+            got += data if n > 0 else b""
+            if n == 0 or n == -errno.ECONNRESET:
+                eof = True
+                break
+            if status == b"200" and response_done(got):
+                break
+        assert got.startswith(b"HTTP/1.1 " + status), got[:60]
+        assert eof == (status == b"400")  # a bad request: the server closes after the reply
+        peer.close(fd)
+    settle(peer, httpd, 20)
+    assert dict(httpd.stats())["bad_requests"] == 2 and dict(httpd.stats())["requests"] == 1
