@@ -251,11 +251,11 @@ def annotate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"64-byte forwarding, one port, generator wire (10 GbE line rate: "
              f"{LINE_RATE_MPPS} Mpps)",
-             f"{'batch':>5} {'path':<15} {'Mpps':>9} {'vs C':>7} {'packets':>11}  goal"]
+             f"{'batch':>5} {'path':<22} {'Mpps':>9} {'vs C':>7} {'packets':>11}  goal"]
     for r in rows:
         ratio = f"{r['vs_c']:7.3f}" if r.get("vs_c") else "      -"
         flags = ", ".join(f"{name} {g['status']}" for name, g in r.get("goals", {}).items())
-        lines.append(f"{r['batch']:>5} {r['path']:<15} {r['mpps']:>9.3f} {ratio} "
+        lines.append(f"{r['batch']:>5} {r['path']:<22} {r['mpps']:>9.3f} {ratio} "
                      f"{r['packets']:>11,}  {flags}".rstrip())
     lines.append("for scale: ixy.py (CPython, one 3.3 GHz core) forwards "
                  + ", ".join(f"{m} Mpps at batch {b}" for b, m in IXY_PY_MPPS.items()))

@@ -53,6 +53,13 @@ _SCALARS = {int: "int", float: "float", str: "str", bytes: "bytes", bool: "bool"
 _warned = False
 
 
+def gate_calls(gate_objects: tuple[Any, ...]) -> int:
+    """Calls made through these gates (each counts its own in C)."""
+    if not gate_objects or _gate is None:
+        return 0
+    return sum(_gate._count(g) for g in gate_objects)
+
+
 def available() -> bool:
     """True where the compiled gate is built."""
     return _gate is not None
@@ -184,6 +191,7 @@ def gated(iface: type[Interface], python_proxy: Any, incarnation: Any, impl: Any
             _gate._release(gate, gone)
 
     namespace["_release_impl"] = staticmethod(release)
+    incarnation.gates = (*incarnation.gates, *gates)
     cls = type(base)(f"{iface.__name__}Proxy", (base,), namespace)
     return cls()
 

@@ -105,7 +105,7 @@ def _method_source(iface: type[Interface], m: MethodSpec, consts: dict[str, Any]
             movers.append(p.name)
         elif p.spec.kind == "borrow":
             loans.append(p.name)
-    out.append("        d.calls += 1")
+    out.append("        d.proxy_calls += 1")
     out.append("        stack = _local.stack")
     out.append("        caller = stack[-1]")
     # A caller whose gate is closed may be dead (a thread that swallowed its unwind):

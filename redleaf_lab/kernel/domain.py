@@ -90,8 +90,9 @@ class DomainSpec:
 class Domain:
     """One incarnation of a domain."""
 
-    __slots__ = ("__weakref__", "calls", "crash", "gate", "heap", "id", "impl", "incarnation",
-                 "kernel", "name", "proxy", "settled", "spec", "started_ns", "state", "threads")
+    __slots__ = ("__weakref__", "crash", "gate", "gates", "heap", "id", "impl", "incarnation",
+                 "kernel", "name", "proxy", "proxy_calls", "settled", "spec", "started_ns",
+                 "state", "threads")
 
     def __init__(self, kernel: Kernel, name: str, domain_id: int, spec: DomainSpec,
                  incarnation: int) -> None:
@@ -103,7 +104,8 @@ class Domain:
         self.incarnation = incarnation
         self.state = LOADING
         self.gate: Callable[[], bool] | None = self._gate
-        self.calls = 0
+        self.proxy_calls = 0  # counted by the generated Python proxies (idl/proxy.py)
+        self.gates: tuple[Any, ...] = ()  # compiled gates into it, each counting its calls
         self.impl: Any = None
         self.proxy: Any = None
         self.crash: CrashInfo | None = None
@@ -113,6 +115,13 @@ class Domain:
         # unwind, heap reclaimed): a restart waits for it, or the new incarnation could
         # meet a device that the old one's crash path is still resetting.
         self.settled = threading.Event()
+
+    @property
+    def calls(self) -> int:
+        """Calls into this incarnation: the Python proxies' count plus every gate's."""
+        from ..idl.gates import gate_calls
+
+        return self.proxy_calls + gate_calls(self.gates)
 
     # -- the proxy gate --------------------------------------------------------
     def _gate(self) -> bool:

@@ -17,6 +17,7 @@ import pytest
 
 from redleaf_lab.bench import block_sequence, nvme
 from redleaf_lab.devices.sim_nvme import SimNvme, host_bench_bytes
+from redleaf_lab.idl import gates
 from redleaf_lab.kernel.kernel import Kernel
 
 
@@ -93,9 +94,10 @@ def test_every_path_gets_the_c_loops_sequence(monkeypatch: pytest.MonkeyPatch) -
     assert nsze == nvme.BLOCKS and {n for *_rest, n in c_runs} == {nsze}
     cases = [(w, b) for b in (1, 32) for w in nvme.WORKLOADS_4K]
     cases += [("128k-seqread", 32), ("128k-seqwrite", 32)]
-    assert len(python_runs) == 3 * len(cases) and len(c_runs) == len(cases)
+    per_case = 5 if gates.available() else 3  # direct, proxy, shadow (+ both on Python)
+    assert len(python_runs) == per_case * len(cases) and len(c_runs) == len(cases)
     for i, (workload, batch) in enumerate(cases):
-        paths = python_runs[3 * i:3 * i + 3]  # direct, proxy, shadow of this case
+        paths = python_runs[per_case * i:per_case * i + per_case]  # this case's paths
         blocks = paths[0][2]
         assert all(b == batch and np.array_equal(seq, blocks) for _name, b, seq in paths)
         big = workload.startswith("128k")

@@ -21,6 +21,7 @@ from redleaf_lab import InvalidRequest
 from redleaf_lab.devices.sim_ixgbe import SimIxgbe
 from redleaf_lab.errors import ExchangeError, RpcError, StaleRefError, UseAfterMoveError
 from redleaf_lab.heap import BlkReq, RRefDeque
+from redleaf_lab.idl import gates
 from redleaf_lab.idl.shadow import ShadowPolicy, make_shadow
 from redleaf_lab.interfaces.net import RING_SLOTS, Forwarder, Packet, PacketPool
 
@@ -368,8 +369,10 @@ def test_bench_net_rows():
 
     rows = bench.measure(seconds=0.05, batches=(32,), slices=1)
     paths = [r["path"] for r in rows]
-    assert paths == ["c", "direct", "domain", "shadow", "nullnet-direct", "nullnet-domain",
-                     "nullnet-shadow"]
+    reference = ["python-domain", "python-shadow"] if gates.available() else []
+    assert paths == ["c", "direct", "domain", "shadow", *reference, "nullnet-direct",
+                     "nullnet-domain", "nullnet-shadow",
+                     *(f"nullnet-{p}" for p in reference)]
     assert all(r["mpps"] > 0 and r["batch"] == 32 for r in rows)
     assert all(0 < r["vs_c"] < 1 for r in rows if r["driver"] == "ixgbe")
     assert "vs C" in bench.format_table(rows)
@@ -395,9 +398,11 @@ def test_bench_net_threaded_runs_each_device_thread_in_its_own_slices(monkeypatc
     monkeypatch.setattr(SimIxgbe, "start_thread", start_thread)
     monkeypatch.setattr(SimIxgbe, "stop_thread", stop_thread)
     rows = bench.measure(seconds=0.06, batches=(32,), slices=2, threaded=True, nullnet=False)
-    assert [r["path"] for r in rows] == ["c", "direct", "domain", "shadow"]
+    reference = ["python-domain", "python-shadow"] if gates.available() else []
+    assert [r["path"] for r in rows] == ["c", "direct", "domain", "shadow", *reference]
     assert all(r["mpps"] > 0 for r in rows) and running == []
-    assert sorted(started) == sorted(2 * ["ixgbe-direct", "ixgbe-domain", "ixgbe-shadow"])
+    assert sorted(started) == sorted(2 * [f"ixgbe-{p}" for p in
+                                          ("direct", "domain", "shadow", *reference)])
 
 
 def test_driver_register_map_agrees_with_the_model():

@@ -96,40 +96,6 @@ int closed_and_not_running(PyObject *d)
     return r;
 }
 
-int bump_calls(PyObject *d)
-{
-    PyObject **addr = slot_fast(d, s_calls, 1);
-    PyObject *old = addr != NULL ? *addr : NULL;
-    if (old == NULL)
-        old = PyObject_GetAttr(d, s_calls);
-    else
-        Py_INCREF(old);
-    if (old == NULL)
-        return -1;
-    PyObject *new = NULL;
-    int overflow = 0;
-    long v = PyLong_CheckExact(old) ? PyLong_AsLongAndOverflow(old, &overflow) : -1;
-    if (PyLong_CheckExact(old) && !overflow && v >= 0 && v < LONG_MAX)
-        new = PyLong_FromLong(v + 1);
-    else {
-        PyObject *one = PyLong_FromLong(1);
-        new = one == NULL ? NULL : PyNumber_InPlaceAdd(old, one);
-        Py_XDECREF(one);
-    }
-    Py_DECREF(old);
-    if (new == NULL)
-        return -1;
-    if (addr != NULL) {
-        PyObject *prev = *addr;
-        *addr = new;
-        Py_XDECREF(prev);
-        return 0;
-    }
-    int r = PyObject_SetAttr(d, s_calls, new);
-    Py_DECREF(new);
-    return r;
-}
-
 /* --- the thread's ThreadState and continuation stack --------------------------------- */
 
 /* The last thread that called a gate (the GIL serialises callers): its interpreter thread

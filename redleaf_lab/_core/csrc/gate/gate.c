@@ -12,7 +12,8 @@
  *   3. lend the borrowed handles and move the moved ones with the registry's C functions
  *      (exchange.c); a refusal (not the owner, moved away, callee dead) ends the loans
  *      made and leaves the call to the fallback, which raises the precise error;
- *   4. `d.calls += 1`, push `d` on the thread's continuation stack (the Python list the
+ *   4. count the call (in the gate: `Domain.calls` adds every gate's count to the Python
+ *      proxies' `proxy_calls`), push `d` on the thread's continuation stack (the Python list the
  *      kernel's unwinder scans), re-check `d.gate is not None and d.state != 'running'`;
  *   5. vectorcall the implementation's bound method;
  *   6. on an exception: leave the callee first (pop it if it is on top), then drop a
@@ -36,7 +37,7 @@
 
 PyObject *g_holder, *g_failed, *g_after_gated, *g_returning, *g_unwind_cls, *g_escaped,
     *g_unlend, *g_borrow_cls;
-PyObject *s_gate, *s_calls, *s_state, *s_unwind_target, *s_running, *s_ts, *s_stack,
+PyObject *s_gate, *s_state, *s_unwind_target, *s_running, *s_ts, *s_stack,
     *s_cache_key, *s_id, *s_hid, *s_heap, *s_moved_to, *s_rw, *s_ro, *s_live, *s_target, *s_lender,
     *s_empty_str, *g_empty;
 rl_move_fn f_move;
@@ -45,6 +46,58 @@ rl_borrow_fn f_borrow;
 rl_unborrow_fn f_unborrow;
 
 /* --- the call ------------------------------------------------------------------------ */
+
+/* Borrowed slot value at `off` of `obj`, or NULL when there is no such slot or it is
+ * unset (then the caller reads the attribute by name, which raises properly). */
+static inline PyObject *at(PyObject *obj, Py_ssize_t off)
+{
+    return off >= 0 ? *(PyObject **)((char *)obj + off) : NULL;
+}
+
+/* `d.gate is None`: 1, 0, or -1 on an error. */
+static inline int callee_open(Gate *g)
+{
+    PyObject *v = at(g->domain, g->d_off_gate);
+    return v != NULL ? v == Py_None : attr_is_none(g->domain, s_gate);
+}
+
+/* `d.gate is not None and d.state != 'running'`: 1, 0, or -1. */
+static inline int callee_dead(Gate *g)
+{
+    int open = callee_open(g);
+    if (open != 0)
+        return open < 0 ? -1 : 0;
+    return closed_and_not_running(g->domain);
+}
+
+/* The caller's slot offsets, cached for its type (a Domain or the root context). */
+static inline void caller_slots(Gate *g, PyObject *caller)
+{
+    PyTypeObject *tp = Py_TYPE(caller);
+    if ((PyObject *)tp != g->caller_tp) {
+        Py_XSETREF(g->caller_tp, Py_NewRef(tp));
+        g->c_off_gate = slot_offset(tp, s_gate);
+        g->c_off_id = slot_offset(tp, s_id);
+    }
+}
+
+/* `caller.gate is None`: 1, 0, or -1. */
+static inline int caller_open(Gate *g, PyObject *caller)
+{
+    caller_slots(g, caller);
+    PyObject *v = at(caller, g->c_off_gate);
+    return v != NULL ? v == Py_None : attr_is_none(caller, s_gate);
+}
+
+/* Borrowed `caller.id` when it is an exact int slot, else NULL (no error set). */
+static inline PyObject *caller_id(Gate *g, PyObject *caller)
+{
+    caller_slots(g, caller);
+    PyObject *v = at(caller, g->c_off_id);
+    if (v == NULL)
+        v = peek_attr(caller, s_id);
+    return v != NULL && PyLong_CheckExact(v) ? v : NULL;
+}
 
 static PyObject *call_fallback(Gate *g, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
@@ -130,7 +183,7 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
     nargsf = (size_t)n;
     if (!g->fast || kw != NULL || n != g->nargs)
         return call_fallback(g, args, nargsf, kw);
-    int open = attr_is_none(d, s_gate);
+    int open = callee_open(g);
     if (open <= 0)
         return open < 0 ? NULL : call_fallback(g, args, nargsf, kw);
     if (thread_cached() < 0)
@@ -140,7 +193,7 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
     if (depth == 0)
         return call_fallback(g, args, nargsf, kw);
     PyObject *caller = PyList_GET_ITEM(stack, depth - 1);
-    open = attr_is_none(caller, s_gate);
+    open = caller_open(g, caller);
     if (open <= 0)
         return open < 0 ? NULL : call_fallback(g, args, nargsf, kw);
     if (!args_ok(g, args))
@@ -149,10 +202,10 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
     PyObject *loans[GATE_MAX_ARGS] = {NULL};
     uint32_t cid = 0;
     if (g->moves || g->borrows) {
-        PyObject *caller_id = peek_attr(caller, s_id);
-        if (caller_id == NULL || !PyLong_CheckExact(caller_id))
+        PyObject *cid_obj = caller_id(g, caller);
+        if (cid_obj == NULL)
             return call_fallback(g, args, nargsf, kw);
-        cid = (uint32_t)PyLong_AsUnsignedLong(caller_id);
+        cid = (uint32_t)PyLong_AsUnsignedLong(cid_obj);
         if (PyErr_Occurred())
             return NULL;
         int done = exchange_in(g, args, cid, loans);
@@ -165,11 +218,12 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
     PyObject *impl = g->impl;
     Py_INCREF(impl);
     PyObject *result = NULL;
-    if (bump_calls(d) < 0 || PyList_Append(stack, d) < 0) {
+    g->count++;
+    if (PyList_Append(stack, d) < 0) {
         end_loans(g, loans, g->borrows);
         goto out;
     }
-    int dead = closed_and_not_running(d);
+    int dead = callee_dead(g);
     if (dead > 0) {
         PyObject *e = PyObject_CallOneArg(g_unwind_cls, g->entered);
         if (e != NULL) {
@@ -202,7 +256,7 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
         fail(g, ts, caller);
         goto out;
     }
-    dead = closed_and_not_running(d);
+    dead = callee_dead(g);
     if (dead != 0) {
         Py_CLEAR(result);
         if (dead > 0) {
@@ -243,7 +297,7 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
             goto out;
         }
     }
-    open = attr_is_none(caller, s_gate);
+    open = caller_open(g, caller);
     if (open == 0) {
         PyObject *argv[2] = {ts, caller};
         PyObject *r = PyObject_Vectorcall(g_returning, argv, 2, NULL);
@@ -257,9 +311,8 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
     }
     if (g->result.kind == K_MOVE || g->n_items > 0) {
         if (cid == 0) {
-            PyObject *caller_id = peek_attr(caller, s_id);
-            cid = caller_id != NULL && PyLong_CheckExact(caller_id)
-                      ? (uint32_t)PyLong_AsUnsignedLong(caller_id) : 0;
+            PyObject *cid_obj = caller_id(g, caller);
+            cid = cid_obj != NULL ? (uint32_t)PyLong_AsUnsignedLong(cid_obj) : 0;
             if (PyErr_Occurred())
                 PyErr_Clear();
         }
@@ -290,6 +343,7 @@ static int gate_traverse(Gate *g, visitproc visit, void *arg)
     Py_VISIT(g->res_type);
     Py_VISIT(g->res_fix);
     Py_VISIT(g->heap_obj);
+    Py_VISIT(g->caller_tp);
     for (int i = 0; i < GATE_MAX_ARGS; i++)
         visit_item(&g->args[i], visit, arg);
     visit_item(&g->result, visit, arg);
@@ -309,6 +363,7 @@ static int gate_clear(Gate *g)
     Py_CLEAR(g->entered);
     Py_CLEAR(g->dname);
     Py_CLEAR(g->heap_obj);
+    Py_CLEAR(g->caller_tp);
     for (int i = 0; i < GATE_MAX_ARGS; i++)
         clear_item(&g->args[i]);
     clear_item(&g->result);

@@ -46,6 +46,10 @@ typedef struct {
     void *heap;          /* the kernel heap (rl_heap *), for moves and borrows */
     PyObject *heap_obj;  /* its Python object (`d.heap`): a handle must be of this heap */
     uint32_t did;        /* the callee's domain id */
+    uint64_t count;      /* calls that entered the callee through this gate */
+    Py_ssize_t d_off_gate;                 /* the callee's `gate` slot (-1: by name) */
+    PyObject *caller_tp;                   /* the last caller's type, and its slots */
+    Py_ssize_t c_off_gate, c_off_id;
     int fast;            /* 0: every call takes the fallback */
     int nargs;
     int moves, borrows;  /* how many K_MOVE / K_BORROW arguments */
@@ -60,7 +64,7 @@ typedef struct {
 /* --- globals set by _setup() (gate.c) --- */
 extern PyObject *g_holder, *g_failed, *g_after_gated, *g_returning, *g_unwind_cls,
     *g_escaped, *g_unlend, *g_borrow_cls;
-extern PyObject *s_gate, *s_calls, *s_state, *s_unwind_target, *s_running, *s_ts, *s_stack,
+extern PyObject *s_gate, *s_state, *s_unwind_target, *s_running, *s_ts, *s_stack,
     *s_cache_key, *s_id, *s_hid, *s_heap, *s_moved_to, *s_rw, *s_ro, *s_live, *s_target, *s_lender,
     *s_empty_str, *g_empty;
 typedef int (*rl_move_fn)(void *h, uint64_t id, uint32_t from, uint32_t to);
@@ -81,7 +85,6 @@ PyObject *peek_attr(PyObject *obj, PyObject *name);      /* borrowed; NULL: not 
 int set_attr(PyObject *obj, PyObject *name, PyObject *value);
 int attr_is_none(PyObject *obj, PyObject *name);         /* 1, 0, -1 */
 int closed_and_not_running(PyObject *d);                 /* 1, 0, -1 */
-int bump_calls(PyObject *d);
 int thread_cached(void);                                 /* 0 or -1 */
 /* The offset of a plain object slot member `name` of `tp` (its own or inherited), or -1
  * when `tp` reads or writes attributes in another way. */

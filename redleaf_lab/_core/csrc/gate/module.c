@@ -9,7 +9,8 @@
  *       args: one descriptor per parameter (exchange.c, parse_item), or None for a gate
  *       that always falls back; result: a descriptor, a ("tuple", (descriptors...))
  *       with exactly two moved handles, or None;
- *   _release(gate, gone): the incarnation is dead; its implementation is dropped.
+ *   _release(gate, gone): the incarnation is dead; its implementation is dropped;
+ *   _count(gate): the calls that entered the callee through it.
  *
  * Only idl/gates.py imports this module. Domain code never reaches it: domains import
  * through façades of an allow-list (kernel/safety), and a gate exposes nothing.
@@ -118,6 +119,8 @@ static PyObject *mod_make(PyObject *mod, PyObject *args)
     g->heap = (void *)(uintptr_t)heap_address;
     g->did = (uint32_t)PyLong_AsUnsignedLong(did);
     Py_DECREF(did);
+    g->d_off_gate = slot_offset(Py_TYPE(domain), s_gate);
+    g->c_off_gate = g->c_off_id = -1;
     if (PyErr_Occurred() || parse_args(g, descs) < 0 || parse_result(g, result) < 0) {
         Py_DECREF(g);
         return NULL;
@@ -138,6 +141,16 @@ static PyObject *mod_release(PyObject *mod, PyObject *args)
     Py_INCREF(gone);
     Py_SETREF(g->impl, gone);
     Py_RETURN_NONE;
+}
+
+/* _count(gate) -> the calls that entered the callee through it */
+static PyObject *mod_count(PyObject *mod, PyObject *gate)
+{
+    if (!PyObject_TypeCheck(gate, &GateType)) {
+        PyErr_SetString(PyExc_TypeError, "_count: not a gate");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(((Gate *)gate)->count);
 }
 
 static PyObject *mod_setup(PyObject *mod, PyObject *args)
@@ -175,6 +188,7 @@ static PyObject *mod_setup(PyObject *mod, PyObject *args)
 static PyMethodDef module_methods[] = {
     {"_make", mod_make, METH_VARARGS, NULL},
     {"_release", mod_release, METH_VARARGS, NULL},
+    {"_count", mod_count, METH_O, NULL},
     {"_setup", mod_setup, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -191,7 +205,6 @@ PyMODINIT_FUNC PyInit__gate(void)
 #define INTERN(var, text) \
     if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_gate, "gate");
-    INTERN(s_calls, "calls");
     INTERN(s_state, "state");
     INTERN(s_unwind_target, "unwind_target");
     INTERN(s_running, "running");
