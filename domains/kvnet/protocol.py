@@ -2,7 +2,8 @@
 
 A request datagram starts with the 8-byte UDP frame header (protocol.txt, "UDP
 protocol"): request id (2 bytes), sequence number (2), total datagrams (2), reserved (2,
-must be 0); all big-endian. kvnet serves single-datagram requests (sequence 0 of 1);
+"must be 0": memcached ignores it, and memcaslap sends 0x0100, so we ignore it too); all
+big-endian. kvnet serves single-datagram requests (sequence 0 of 1);
 the reply carries the same request id, sequence 0, total 1. Commands (one per
 datagram, ending in \\r\\n):
 
@@ -10,8 +11,9 @@ datagram, ending in \\r\\n):
     set <key> <flags> <exptime> <bytes> [noreply]\\r\\n<data>\\r\\n -> STORED | NOT_STORED
     delete <key> [noreply]              -> DELETED | NOT_FOUND
 
-Keys are 1..key_max bytes of printable ASCII without spaces or control characters
-(protocol.txt: at most 250); flags fit 32 bits; `exptime` must be a number and is
+Keys are 1..key_max bytes (protocol.txt: at most 250) without NUL or whitespace (any
+other byte, as memcached itself accepts: memcaslap's keys are not ASCII); commands,
+flags, exptime and lengths are ASCII; flags fit 32 bits; `exptime` must be a number and is
 accepted but not acted on (nothing expires: documented, not hidden); the data block must
 be exactly <bytes> long (at most value_max) and end in \\r\\n. Anything else (an unknown
 command, a missing or extra argument, a bad number, an oversized key or value, a
@@ -36,7 +38,13 @@ def _number(text: bytes, bits: int):
 
 
 def _key_ok(key: bytes, key_max: int) -> bool:
-    return 0 < len(key) <= key_max and all(0x21 <= b <= 0x7E for b in key)
+    return 0 < len(key) <= key_max and all(b in _KEY_BYTES for b in key)
+
+
+# Any byte but NUL and whitespace: protocol.txt asks for printable keys, but memcached
+# only splits at spaces, and memcaslap's keys hold bytes 0x10, 0x7F and 0x80-0xFF, so a
+# stricter check would refuse an unchanged client. Commands and numbers stay ASCII.
+_KEY_BYTES = frozenset(set(range(0x01, 0x100)) - {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20})
 
 
 def handle(datagram: bytes, store, counters: dict):
@@ -45,9 +53,8 @@ def handle(datagram: bytes, store, counters: dict):
         counters["dropped"] += 1
         return None
     request_id = datagram[0:2]
-    if datagram[2:4] != b"\x00\x00" or datagram[4:6] != b"\x00\x01" \
-            or datagram[6:8] != b"\x00\x00":
-        counters["dropped"] += 1  # multi-datagram requests, reserved bits set
+    if datagram[2:4] != b"\x00\x00" or datagram[4:6] != b"\x00\x01":
+        counters["dropped"] += 1  # multi-datagram requests
         return None
     header = request_id + b"\x00\x00\x00\x01\x00\x00"
     body = _answer(datagram[FRAME_HEADER:], store, counters)

@@ -46,6 +46,16 @@ def test_set_get_delete_for_the_papers_sizes(key_size, value_size):
     assert ask(store, b"get %s\r\n" % key) == b"END\r\n"
 
 
+def test_binary_keys_and_the_reserved_field_as_memcached_does():
+    store = new_store()
+    memcaslap_like = b"\x00\x01\x00\x00\x00\x01\x01\x00"  # reserved = 0x0100
+    key = b"\x10\x7f\x90abc\xc3\xa9"  # memcaslap's keys hold such bytes
+    reply = handle(memcaslap_like + b"set %s 0 0 2\r\nhi\r\n" % key, store,
+                   dict.fromkeys(COUNTERS, 0))
+    assert reply == b"\x00\x01\x00\x00\x00\x01\x00\x00STORED\r\n"
+    assert ask(store, b"get %s\r\n" % key) == b"VALUE %s 0 2\r\nhi\r\nEND\r\n" % key
+
+
 def test_multi_get_noreply_and_binary_values():
     store = new_store()
     assert ask(store, b"set a 1 0 3 noreply\r\n\x00\r\n\r\n") is None  # any bytes as data
@@ -79,8 +89,11 @@ MALFORMED = [
     b"set a 99999999999 0 3\r\nabc\r\n",  # flags beyond 32 bits
     b"set a 0 0\r\nabc\r\n",  # a missing argument
     b"set a 0 0 3 maybe\r\nabc\r\n",
-    b"get \xc3\xa9t\xc3\xa9\r\n",  # non-ASCII key
-    b"get a\x01b\r\n",  # control character
+    b"g\xc3\xa9t a\r\n",  # non-ASCII command
+    b"set a \xd9\xa3 0 1\r\nx\r\n",  # non-ASCII digit (ARABIC-INDIC THREE) as flags
+    b"set a 0 0 \xef\xbc\x91\r\nx\r\n",  # FULLWIDTH DIGIT ONE as the length
+    b"get a\x00b\r\n",  # NUL in a key
+    b"get a\tb\r\n",  # whitespace in a key
     b"delete\r\n",
     b"delete a b\r\n",
     b"get a\r\nextra",
@@ -99,7 +112,7 @@ def test_malformed_requests_get_error_and_are_counted(message):
 
 @pytest.mark.parametrize("datagram", [b"", b"\x00\x07\x00", frame_header(seq=1) + b"get a\r\n",
                                       frame_header(total=2) + b"get a\r\n",
-                                      b"\x00\x07\x00\x00\x00\x01\x00\x01get a\r\n"])
+                                      frame_header(total=0) + b"get a\r\n"])
 def test_truncated_or_multi_datagram_requests_are_dropped_and_counted(datagram):
     counters = dict.fromkeys(COUNTERS, 0)
     assert handle(datagram, new_store(), counters) is None

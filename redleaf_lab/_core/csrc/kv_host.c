@@ -1,6 +1,7 @@
 /* The C key-value store baseline; see kv_host.h. Per frame: IPv4 (IHL 5) UDP to our
  * address and port, not a fragment, UDP checksum valid when not 0 (RFC 768, RFC 791);
- * memcached frame header: sequence 0 of 1, reserved 0 (protocol.txt "UDP protocol");
+ * memcached frame header: sequence 0 of 1 (protocol.txt "UDP protocol"; the reserved
+ * field is ignored, as memcached does);
  * then the command, as domains/kvnet/protocol.py: get <key>+, set <key> <flags>
  * <exptime> <bytes> [noreply], delete <key> [noreply]; anything malformed -> ERROR.
  * The reply replaces the request in its buffer: MACs, addresses and ports swapped, a
@@ -52,7 +53,7 @@ static uint64_t digest(const uint8_t *k, uint32_t n) {
 static int key_ok(const uint8_t *k, uint32_t n, uint32_t key_max) {
     if (n == 0 || n > key_max) return 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (k[i] < 0x21 || k[i] > 0x7E) return 0;
+        if (k[i] == 0 || (k[i] >= 0x09 && k[i] <= 0x0D) || k[i] == 0x20) return 0;
     }
     return 1;
 }
@@ -217,7 +218,7 @@ static uint32_t serve_one(kv *s, uint8_t *f, uint32_t len) {
     }
     const uint8_t *dg = udp + 8;
     uint32_t dlen = ulen - 8u;
-    if (dlen < 8 || get16(dg + 2) != 0 || get16(dg + 4) != 1 || get16(dg + 6) != 0) {
+    if (dlen < 8 || get16(dg + 2) != 0 || get16(dg + 4) != 1) { /* reserved: ignored */
         s->c->dropped++;
         return 0;
     }
