@@ -90,6 +90,12 @@ class _Case:
         with inside(self.context):
             return int(self.app.run(rounds, self.batch)[1])
 
+    def stats(self) -> tuple[int, ...]:
+        if self.context is None:
+            return tuple(self.app.stats())
+        with inside(self.context):
+            return tuple(self.app.stats())
+
     def run(self, seconds: float) -> None:
         sent0 = self._run(0)
         t0 = time.perf_counter()
@@ -176,7 +182,15 @@ def measure(seconds: float = 0.3, flows: int = 1 << 20, batches: tuple[int, ...]
                     case.run(seconds / slices)
             batch_rows = [_row(label, batch, int(p), float(s)) for label, (p, s) in totals.items()]
             batch_rows[0]["c_checks"] = checks
-            batch_rows += [_row(c.path, batch, c.packets, c.seconds) for c in cases]
+            if checks.get("steered"):
+                batch_rows[0]["flow_misses"] = round(checks["misses"] / checks["steered"], 3)
+            for c in cases:
+                row = _row(c.path, batch, c.packets, c.seconds)
+                if c.path != "fwd-proxy":  # how many frames began a flow the table lacked
+                    received, _sent, _dropped, tracked, misses, moved = c.stats()
+                    row.update(flow_misses=round(misses / received, 3) if received else None,
+                               flows_tracked=tracked, flows_moved=moved)
+                batch_rows.append(row)
             by_path = {r["path"]: r for r in batch_rows}
             for r in batch_rows:
                 r["vs_fwd"] = _ratio(r["mpps"], by_path["fwd-proxy"]["mpps"])
@@ -220,13 +234,15 @@ def annotate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = ["Maglev, 64-byte UDP frames over the generator's flows, 5 backends, M = 65537",
              f"{'batch':>5} {'path':<14} {'Mpps':>8} {'x fwd':>7} {'x C mag':>8} "
-             f"{'packets':>11}  goal"]
+             f"{'packets':>11} {'misses':>6}  goal   (misses: share of frames whose flow "
+             "was not tracked yet)"]
     for r in rows:
         fwd = f"{r['vs_fwd']:7.3f}" if r.get("vs_fwd") is not None else "      -"
         cm = f"{r['vs_c']:8.3f}" if r.get("vs_c") is not None else "       -"
         flags = ", ".join(f"{n} {g['status']}" for n, g in r.get("goals", {}).items())
+        miss = f"{r['flow_misses']:6.3f}" if r.get("flow_misses") is not None else "     -"
         lines.append(f"{r['batch']:>5} {r['path']:<14} {r['mpps']:>8.3f} {fwd} {cm} "
-                     f"{r['packets']:>11,}  {flags}".rstrip())
+                     f"{r['packets']:>11,} {miss}  {flags}".rstrip())
     lines.append("paper (Mpps, 64 B, 1M flows): " + ", ".join(f"{k} {v}" for k, v in PAPER.items()))
     lines += ["", *method_lines(METHOD), "", *goal_lines(g for _r, g in goals(rows))]
     return "\n".join(lines)
