@@ -70,7 +70,9 @@ def t_files(u):
     check(u.write_bytes(fd, b"XY") == 2, "overwrite")
     u.close(fd)
     check(get(u, "ut_f")[:10] == b"helloXYv6h", "overwrite read back")
-    check(u.open("ut_f", O_CREATE | O_RDWR) >= 0, "create of an existing file opens it")
+    fd = u.open("ut_f", O_CREATE | O_RDWR)
+    check(fd >= 0, "create of an existing file opens it")
+    u.close(fd)
     check(u.unlink("ut_f") == 0, "unlink")
     check(get(u, "ut_f") == -ENOENT, "gone after unlink")
 

@@ -1,0 +1,53 @@
+"""The shell and the user programs, run inside Rv6 (each program a domain loaded from the
+file system), and the usertests battery."""
+
+from __future__ import annotations
+
+from .conftest import assert_clean
+
+
+def test_usertests_battery_passes_and_leaves_a_clean_file_system(rv6):
+    status, out = rv6.run("usertests")
+    assert "ALL TESTS PASSED" in out, out
+    assert status == 0
+    for name in ("files", "dirs", "links", "symlinks", "pipes", "bigfile", "openfiles",
+                 "names", "badargs", "spawn", "concurrent", "fulldisk"):
+        assert f"test {name}: OK" in out
+    assert_clean(rv6.image())
+
+
+def test_pipelines_and_redirections(rv6):
+    assert rv6.run("echo one two three | wc") == (0, "1 3 14\n")
+    assert rv6.run("echo abc > /f; echo def >> /f; cat /f") == (0, "abc\ndef\n")
+    assert rv6.run("cat < /f | grep d") == (0, "def\n")
+    assert rv6.run("cat /tests/numbers.txt | grep 1 | wc") == (0, "20 20 60\n")
+    assert rv6.run("mkdir /d; touch /d/x; ln /d/x /d/y; mv /d/y /d/z; ls /d")[1].split()[-1] == "z"
+    assert rv6.run("ln -s /f /g; cat /g") == (0, "abc\ndef\n")
+    assert rv6.run("rm /d/x /d/z /d /f /g; ls /d")[1] == "ls: /d: ENOENT\n"
+    assert_clean(rv6.image())
+
+
+def test_background_and_sequences(rv6):
+    status, out = rv6.run("echo a > /bg & echo b; cat /bg")
+    assert "b\n" in out and status == 0
+
+
+def test_bad_command_lines_get_clear_messages(rv6):
+    assert rv6.run("echo a |") == (2, "sh: syntax error: missing command after |\n")
+    assert rv6.run("| wc")[1] == "sh: syntax error: missing command before |\n"
+    assert rv6.run("cat <")[1] == "sh: syntax error: missing file name after <\n"
+    assert rv6.run("echo 'open")[1] == "sh: syntax error: unterminated quote\n"
+    assert rv6.run("nosuch arg") == (127, "sh: nosuch: not found\n")
+    assert rv6.run("cat < /missing")[1] == "sh: /missing: ENOENT\n"
+
+
+def test_a_crashing_program_is_reported_and_the_shell_goes_on(rv6, big_kernel):
+    rv6.run("echo 'def main(u, argv):' > /boom; echo '    raise ValueError(42)' >> /boom")
+    status, out = rv6.run("boom; echo still here")
+    assert "crashed" in out and "ValueError" in out and out.endswith("still here\n")
+    assert status == 0
+    status, out = rv6.run("echo 'import os' > /evil; evil")
+    assert "cannot load" in out and "os" in out
+    # the crashed program's heap was reclaimed: no domain but the three is left running
+    running = {r.name for r in big_kernel.ps() if r.state == "running"}
+    assert running == {"membdev", "rv6fs", "rv6"}
