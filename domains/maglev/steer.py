@@ -11,10 +11,10 @@ batch, never a Python loop per frame:
 3. the flow table (a `VectorTable`, key -> backend index): a tracked flow keeps its
    backend if that is still healthy; other flows take the lookup table's entry, which
    is recorded;
-4. rewrite destination MAC (bytes 0..5) and IPv4 destination (bytes 30..33), recompute
-   the IPv4 header checksum (RFC 791 §3.1, RFC 1071) and update the UDP checksum for the
-   changed pseudo-header words (RFC 1624 eqn. 3; a zero UDP checksum, "none", stays 0,
-   and a computed 0 is sent as 0xFFFF, RFC 768).
+4. rewrite destination MAC (bytes 0..5) and IPv4 destination (bytes 30..33) and update
+   the IPv4 header checksum (RFC 791 §3.1) and the UDP checksum for the two changed
+   address words (RFC 1624 eqn. 3; a zero UDP checksum, "none", stays 0, and a computed
+   0 is sent as 0xFFFF, RFC 768).
 
 Interface: `flow_keys(hdr)`, `accept(hdr, vip)`, `rewrite(hdr, macs, ips)`. Pure
 functions over numpy arrays; the state lives in maglev.py.
@@ -46,24 +46,20 @@ def _fold(total):
 
 def rewrite(hdr, macs, ips) -> None:
     """Set each frame's destination MAC and IPv4 address (rows of `macs` (n, 6) and
-    `ips` (n, 4)) and fix both checksums, in place."""
-    old_dst = hdr[:, 30:34].astype(np.uint32)
+    `ips` (n, 4)) and update both checksums for the two changed address words, in place
+    (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'); the IPv4 header checksum and the UDP
+    checksum, whose pseudo-header holds the destination, change by the same words).
+    `hdr` is C-contiguous (n, 64) uint8, seen as 32 big-endian 16-bit words per frame:
+    word 12 is the IPv4 checksum, 15 and 16 the destination, 20 the UDP checksum."""
+    words = hdr.view(">u2")
+    new = ips.view(">u2").astype(np.uint32)
+    old = words[:, 15:17].astype(np.uint32)
+    delta = (0xFFFF - old).sum(axis=1) + new.sum(axis=1)
     hdr[:, 0:6] = macs
-    hdr[:, 30:34] = ips
-    hdr[:, 24:26] = 0
-    words = hdr[:, 14:34].astype(np.uint32)
-    total = (words[:, 0::2] << 8).sum(axis=1) + words[:, 1::2].sum(axis=1)
-    ip_sum = ~_fold(total) & 0xFFFF
-    hdr[:, 24] = ip_sum >> 8
-    hdr[:, 25] = ip_sum & 0xFF
-    udp = (hdr[:, 40].astype(np.uint32) << 8) | hdr[:, 41]
-    new_dst = ips.astype(np.uint32)
-    # RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') over the two changed address words
-    total = ((~udp & 0xFFFF) + (~((old_dst[:, 0] << 8) | old_dst[:, 1]) & 0xFFFF)
-             + (~((old_dst[:, 2] << 8) | old_dst[:, 3]) & 0xFFFF)
-             + ((new_dst[:, 0] << 8) | new_dst[:, 1]) + ((new_dst[:, 2] << 8) | new_dst[:, 3]))
-    fixed = ~_fold(total) & 0xFFFF
-    fixed = np.where(fixed == 0, 0xFFFF, fixed)
-    fixed = np.where(udp == 0, 0, fixed)
-    hdr[:, 40] = fixed >> 8
-    hdr[:, 41] = fixed & 0xFF
+    words[:, 15:17] = new
+    words[:, 12] = ~_fold(0xFFFF - words[:, 12].astype(np.uint32) + delta) & 0xFFFF
+    udp = words[:, 20].astype(np.uint32)
+    fixed = ~_fold(0xFFFF - udp + delta) & 0xFFFF
+    fixed[fixed == 0] = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+    fixed[udp == 0] = 0  # no checksum stays no checksum
+    words[:, 20] = fixed

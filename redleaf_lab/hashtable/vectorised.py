@@ -87,13 +87,21 @@ class VectorTable(Sealed):
             hashes = fnv1a64_array(keys)
         mask = self._mask
         out = np.full(len(keys), -1, dtype=np.int64)
-        pending = np.arange(len(keys))
+        table_keys, used = self._keys, self._used
+        # first the home slot alone (cheap, and enough for most keys below 50% load) ...
         starts = (hashes & U64(mask)).astype(np.int64)
-        wanted = keys
+        occupied = used[starts]
+        hit = occupied & (table_keys[starts] == keys)
+        out[hit] = starts[hit]
+        go_on = occupied & ~hit
+        pending = np.flatnonzero(go_on)
+        if not len(pending):
+            return out
+        wanted = keys[go_on]
+        starts = (starts[go_on] + 1) & mask
         window = _WINDOW if mask + 1 >= _WINDOW else mask + 1
         offsets = np.arange(window)
-        table_keys, used = self._keys, self._used
-        for _ in range(0, mask + 1, window):  # WINDOW slots of every pending key per round
+        for _ in range(0, mask + 1, window):  # ... then WINDOW slots per pending key a round
             if not len(pending):
                 break
             slots = (starts[:, None] + offsets) & mask
