@@ -139,7 +139,10 @@ class VectorTable(Sealed):
         if hashes is None:
             hashes = fnv1a64_array(keys)
         unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
+        if len(unique) == len(keys):  # no repeated key: each one's last is its first
+            last = first
+        else:
+            last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
         final = values[last]
         slots = self.locate(unique, hashes[first])
         present = slots >= 0
@@ -161,8 +164,20 @@ class VectorTable(Sealed):
         """Insert distinct absent keys (there is room for all): rounds of slot claiming."""
         mask = self._mask
         starts = (hashes & U64(mask)).astype(np.int64)
-        pending = np.arange(len(keys))
         used = self._used
+        # first the home slots: a free one goes to the first key (batch order) wanting it
+        free = np.flatnonzero(~used[starts])
+        _, winners = np.unique(starts[free], return_index=True)
+        take = free[winners]
+        won = starts[take]
+        used[won] = True
+        self._keys[won] = keys[take]
+        self._values[won] = values[take]
+        self._count += len(take)
+        stay = np.ones(len(keys), dtype=bool)
+        stay[take] = False
+        pending = np.flatnonzero(stay)
+        starts = starts[stay]
         window = _WINDOW if mask + 1 >= _WINDOW else mask + 1
         offsets = np.arange(window)
         while len(pending):
