@@ -8,8 +8,10 @@ snd_buffer 262144, seed None, idle_sleep 0.0002).
 
 The data path is batched as the forwarding loop's (interfaces/net.py): one
 `submit_and_poll(tx=False)` receives up to RING_SLOTS frames and lends fresh buffers
-to the RX ring; each frame's bytes go through the Stack; the frames the Stack produced
-are written into free Packets and leave in one `submit_and_poll(tx=True)`; finished TX
+to the RX ring; the received packets are read with one registry call (a handle-free
+RRefBatch) and each frame's bytes go through the Stack; the frames the Stack produced
+are written into free Packets with one registry call and leave in one
+`submit_and_poll(tx=True)`; finished TX
 buffers come back for reuse. Frames produced by socket calls (send, close, ...) wait for
 the next pump (a caller's next `poll` or `pump`), so a server answering many requests
 per round sends them in one batch; more than TX_BATCH waiting leave at once. `pump()` is one such round plus the timers (every 10 ms);
@@ -25,8 +27,10 @@ threads may use the sockets; Net is called only under it (one RX and TX caller).
 import struct
 import time
 
+import numpy as np
+
 from redleaf_lab.api import RRefDeque
-from redleaf_lab.interfaces.net import RING_SLOTS, Packet, PacketPool
+from redleaf_lab.interfaces.net import PACKET_SIZE, RING_SLOTS, Packet, PacketPool
 from redleaf_lab.interfaces.socket import BUF_DATA, BUF_HEADER
 
 from .sockets import Sockets
@@ -40,7 +44,6 @@ TX_RESERVE = 256  # pool buffers kept for transmission
 TRACE_LIMIT = 1024
 TRACE_BYTES = 96
 TX_BATCH = 128  # frames a call may leave queued for the next pump
-PAD = bytes(HEADROOM - 4)
 
 
 class NetStack:
@@ -85,17 +88,20 @@ class NetStack:
         now = time.monotonic()
         stack.flush_acks()
         n, self._free, self._got = net.submit_and_poll(self._free, self._got, False)
-        if n:
-            packets = self._got.pop_many()
+        if len(self._got):
+            # one handle-free batch: one registry call reads every packet, one gives them
+            # back to the RX supply (no RRef handle per packet)
+            batch = self._got.take_batch()
+            count = len(batch)
+            records = batch.get(None).tobytes()
+            self._free.put_batch(batch)
             tracing = self._tracing
-            for packet in packets:
-                raw = packet.tobytes()
-                length = raw[0] | (raw[1] << 8)
-                frame = raw[HEADROOM:HEADROOM + length]
+            for base in range(0, count * PACKET_SIZE, PACKET_SIZE):
+                length = records[base] | (records[base + 1] << 8)
+                frame = records[base + HEADROOM:base + HEADROOM + length]
                 if tracing:
                     self._record(now, 0, frame)
                 stack.input(frame, now)
-            self._free.push_many(packets)
         if now >= self._next_tick:
             self._next_tick = now + TICK
             stack.tick(now)
@@ -129,11 +135,18 @@ class NetStack:
                 now = time.monotonic()
                 for frame in frames:
                     self._record(now, 1, frame)
-            buffers = self._pool.free.pop_many(len(frames))
-            for buffer, frame in zip(buffers, frames, strict=False):
-                buffer.write(struct.pack("<I", len(frame)) + PAD + frame)
-            self._tx.push_many(buffers)
-            stack.counters.add("frames_out", len(frames))
+            if frames:
+                block = bytearray(len(frames) * PACKET_SIZE)
+                base = 0
+                for frame in frames:
+                    block[base:base + 4] = len(frame).to_bytes(4, "little")
+                    block[base + HEADROOM:base + HEADROOM + len(frame)] = frame
+                    base += PACKET_SIZE
+                batch = self._pool.free.take_batch(len(frames))
+                records = np.array(block, dtype=np.uint8).view(Packet.dtype)  # a copy
+                batch.set(None, records)  # one registry call writes every packet
+                self._tx.put_batch(batch)
+                stack.counters.add("frames_out", len(frames))
         if len(self._tx):
             _sent, self._tx, self._done = self._net.submit_and_poll(self._tx, self._done, True)
         if len(self._done):
