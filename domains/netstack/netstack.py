@@ -4,7 +4,8 @@ offered as the `Socket` interface (redleaf_lab/interfaces/socket.py).
 Capabilities: `net` (a Net proxy or shadow: usually the ixgbe driver behind its
 shadow), `address` (IPv4 address as four ints), `options` (a tuple of (name, value)
 pairs, all optional: prefix 24, gateway None, time_wait 60.0, rcv_buffer 65535,
-snd_buffer 262144, seed None, idle_sleep 0.0002).
+snd_buffer 262144, seed None, idle_sleep 0.0002, trace False: whether `trace` may
+record frames, which every holder of the Socket capability could then read).
 
 The data path is batched as the forwarding loop's (interfaces/net.py): one
 `submit_and_poll(tx=False)` receives up to RING_SLOTS frames and lends fresh buffers
@@ -65,6 +66,7 @@ class NetStack:
                             settings.get("seed"))
         self._sockets = Sockets(self._stack)
         self._tracing = False
+        self._trace_allowed = settings.get("trace") is True
         self._trace = []
         self._idle_sleep = float(settings.get("idle_sleep", 0.0002))
         self._idle_rounds = 0
@@ -228,7 +230,9 @@ class NetStack:
 
     def trace(self, on):
         with self._lock:
-            self._tracing = bool(on)
+            # every holder of this Socket capability could read every connection's
+            # frames: only a stack the trusted side loaded with ("trace", True) records
+            self._tracing = bool(on) and self._trace_allowed
             frames, self._trace = tuple(self._trace), []
             return frames
 

@@ -50,7 +50,8 @@ class TapStack:
                  peer: str = DEFAULT_PEER, prefix: int = 24, shadow: bool = True,
                  files: tuple[tuple[str, bytes], ...] | None = None,
                  stack_options: tuple[tuple[str, Any], ...] = (),
-                 httpd_options: tuple[tuple[str, Any], ...] = (), suffix: str = "") -> None:
+                 httpd_options: tuple[tuple[str, Any], ...] = (), suffix: str = "",
+                 trace: bool = False) -> None:
         import redleaf_lab
 
         if prefix != 24 and not 8 <= prefix <= 30:
@@ -62,7 +63,7 @@ class TapStack:
         self.files = files
         # domain names: two TapStacks in one kernel need different ones
         self.names = {d: d + suffix for d in ("ixgbe", "netstack", "httpd")}
-        self.stack_options = (("prefix", prefix), *tuple(stack_options))
+        self.stack_options = (("prefix", prefix), ("trace", trace), *tuple(stack_options))
         self.httpd_options = tuple(httpd_options)
         tag = uuid.uuid4().hex[:8]
         self.namespace, self.tap = f"rl-net-{tag}", f"rltap{tag}"

@@ -95,7 +95,9 @@ class Socket(Interface):
     def trace(self, on: bool) -> tuple[tuple[float, int, bytes], ...]:
         """Start (on) or stop recording frames; returns, and forgets, those recorded
         since the last call: (monotonic time, 0 received / 1 sent, first 96 bytes), at
-        most 1,024 (older ones are dropped). For the lab's packet log."""
+        most 1,024 (older ones are dropped). For the lab's packet log. Only a stack
+        loaded with the ("trace", True) option records: a trace shows every
+        connection's bytes to whoever holds the capability; elsewhere this returns ()."""
         ...
 
     def pump(self, rounds: int) -> int:

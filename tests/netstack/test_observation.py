@@ -41,7 +41,13 @@ def test_redleaf_net_magic_and_the_packet_log(shell: InteractiveShell,
     kernel = shell.user_ns["kernel"]
     wire = Wire()
     net = kernel.load(str(Path(__file__).parent / "wirenet"), wire=wire)
-    stack = kernel.load("netstack", net=net, address=(10, 9, 0, 2), options=())
+    untraced = kernel.load("netstack", name="plain", net=net, address=(10, 9, 0, 3), options=())
+    wire.inject(tcp(40000, 81, 1, 0, SYN))
+    untraced.trace(True)
+    untraced.pump(1)
+    assert untraced.trace(True) == ()  # tracing needs the trusted side's ("trace", True)
+    kernel.stop("plain")
+    stack = kernel.load("netstack", net=net, address=(10, 9, 0, 2), options=(("trace", True),))
     log = PacketLog(stack)
     who_has = dpkt.arp.ARP(op=1, sha=CLIENT_MAC, spa=CLIENT_IP, tha=b"\0" * 6, tpa=SERVER_IP)
     wire.inject(eth(bytes(who_has), 0x0806, dst=b"\xff" * 6))  # the stack learns our MAC
