@@ -8,7 +8,7 @@ from __future__ import annotations
 from redleaf_lab.domains.netstack.sockets import SO_KEEPALIVE, STREAM
 from redleaf_lab.domains.netstack.tcp_rto import MIN_RTO, Rto
 
-from .frames import ACK, FIN, PSH, Host, tcp
+from .frames import ACK, FIN, PSH, SYN, Host, tcp
 from .wire import SERVER_NUMBER, Peer, Wire
 
 C = 40000
@@ -214,3 +214,20 @@ def test_fin_before_missing_data_waits_for_it():
     assert host.conn().state == "CLOSE-WAIT"
     assert host.sockets.recv(fd, 10) == (6, b"abcdef")
     assert host.sockets.recv(fd, 10) == (0, b"")
+
+
+def test_sequence_numbers_wrap_around_2_to_the_32():
+    host = Host()
+    host.listen()
+    host.stack.tcp.random.getrandbits = lambda bits: 0xFFFFFFF0  # our ISS just below 2^32
+    out = host.feed(tcp(C, 80, 0xFFFFFFFA, 0, SYN, mss=1460))  # theirs too
+    assert out[0].seq == 0xFFFFFFF0
+    host.feed(tcp(C, 80, 0xFFFFFFFB, 0xFFFFFFF1, ACK))
+    fd = host.sockets.accept(min(host.sockets.table))[0]
+    host.feed(tcp(C, 80, 0xFFFFFFFB, 0xFFFFFFF1, ACK, b"0123456789"))  # crosses 2^32
+    assert host.sockets.recv(fd, 100) == (10, b"0123456789")
+    host.sockets.send(fd, b"x" * 3000)
+    sent = host.flush()
+    assert sent[0].seq == 0xFFFFFFF1 and sent[1].seq == (0xFFFFFFF1 + 1460) & 0xFFFFFFFF
+    host.feed(tcp(C, 80, 5, (0xFFFFFFF1 + 3000) & 0xFFFFFFFF, ACK))
+    assert host.conn().snd_una == (0xFFFFFFF1 + 3000) & 0xFFFFFFFF and not host.conn().sndbuf
