@@ -21,8 +21,9 @@ a C DPDK store).
 TAP part (`tap=True`, needs root): kvnet (model thread, driver behind a shadow) and real
 memcached (Debian's, started on loopback inside the same namespace, stopped afterwards),
 each set and get by the same pymemcache-over-UDP client (memcache_udp.py) from the
-namespace, sequential requests. Store panic: kvnet holding `keys` keys is panicked and
-restarted; reported: keys lost and the time until it answers again.
+namespace, sequential requests, and the store's panic seen from a client. On the model
+(always): kvnet holding `keys` keys is panicked and restarted by a shadow; reported:
+keys lost, the time until it answers again, its hit rate afterwards.
 
 Interface: `measure(seconds=0.3, keys=1000, slices=2, tap=False)` -> rows;
 `format_table(rows)`. Boots its own kernel; runs in the calling thread.
@@ -221,6 +222,7 @@ def measure(seconds: float = 0.3, keys: int = 1000, slices: int = 2, tap: bool =
                     r["vs_fwd"] = _ratio(r["rps"], by["fwd-proxy"]["rps"])
                     r["vs_c"] = _ratio(r["rps"], by["c-kv"]["rps"])
                 rows += group
+        rows.append(store_panic_row(kernel, keys, devices))
         if tap:
             from .kv_tap import tap_rows
 
@@ -230,6 +232,40 @@ def measure(seconds: float = 0.3, keys: int = 1000, slices: int = 2, tap: bool =
         for device in devices:
             device.close()
     return annotate(rows)
+
+
+def store_panic_row(kernel: Any, keys: int, devices: list[Any]) -> dict[str, Any]:
+    """kvnet (behind a shadow of its own) holding `keys` keys on the model panics; the
+    shadow restarts it. Keys lost, the time from the panic to the first reply of the new
+    incarnation, and its get hit rate over the next 2,000 requests (the table is empty)."""
+    from ..devices.sim_ixgbe import SimIxgbe
+
+    dev = SimIxgbe(kernel.heap, wire="generator", packet_size=64, name="nic-panic")
+    devices.append(dev)
+    sets, gets = request_frames(dev.mac, keys, 16, 64)
+    dev.set_replay(sets)
+    kernel.load("ixgbe", name="nic-panic", device=dev)
+    kernel.load("kvnet", name="kv-panic", net=kernel.proxy("nic-panic"), config=kv_config())
+    kv = make_shadow(kernel, "kv-panic", ShadowPolicy(backoff_s=0.0, max_restarts=10))
+    deadline = time.perf_counter() + 30
+    while kv.stats()[6] < keys and time.perf_counter() < deadline:
+        kv.run(16, 32)
+    held = kv.stats()[6]
+    dev.set_replay(gets)
+    kv.run(16, 32)
+    t0 = time.perf_counter()
+    kernel.panic("kv-panic")
+    sent = 0
+    while sent == 0 and time.perf_counter() - t0 < 30:
+        sent = kv.run(1, 32)[1]
+    first_reply = time.perf_counter() - t0
+    while kv.stats()[0] < 2000 and time.perf_counter() - t0 < 30:
+        kv.run(16, 32)
+    gets_after, hits_after = kv.stats()[0], kv.stats()[3]
+    return {"path": "kvnet store panic", "keys_before": held, "keys_after": kv.stats()[6],
+            "keys_lost": held - kv.stats()[6], "first_reply_after_s": round(first_reply, 4),
+            "hit_rate_after": round(hits_after / gets_after, 3) if gets_after else None,
+            "restarts": kernel.restarts("kv-panic")}
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -265,6 +301,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         checks = " ".join(f"{k}={v}" for k, v in r.get("checks", {}).items())
         lines.append(f"{r['sizes']:>6} {r['distribution']:<8} {r['path']:<14} {r['rps']:>11,} "
                      f"{fwd} {ck}  {checks} {flags}".rstrip())
+    for r in rows:
+        if r.get("path") == "kvnet store panic":
+            lines += ["", "the store's own panic (model, 16/64): " + ", ".join(
+                f"{k}={v}" for k, v in r.items() if k not in ("method", "goals", "path"))]
     tap = [r for r in rows if r.get("tap")]
     if tap:
         lines += ["", "through TAP, one pymemcache-over-UDP client in the namespace:"]
