@@ -246,3 +246,20 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines.append("paper (Mpps, 64 B, 1M flows): " + ", ".join(f"{k} {v}" for k, v in PAPER.items()))
     lines += ["", *method_lines(METHOD), "", *goal_lines(g for _r, g in goals(rows))]
     return "\n".join(lines)
+
+
+def format_quality(figures: list[dict[str, Any]]) -> str:
+    """The quality figures (domains/maglev/quality.figures) as a table."""
+    fails = [k for k in figures[0] if k.startswith("fail_")] if figures else []
+    head = "".join(f"  {k[5:]:>5} failed: forced maglev ring" for k in fails)
+    lines = ["Maglev vs a consistent-hashing ring (100 points per backend), same M keys",
+             f"{'M':>7} {'N':>5}  balance maglev   ring{head}"]
+    for r in figures:
+        cells = "".join(f"  {'':>13}{r[k]['forced']:6.3f} {r[k]['maglev']:6.3f} "
+                        f"{r[k]['ring']:5.3f}" for k in fails)
+        lines.append(f"{r['M']:>7} {r['N']:>5}  {'':>7} {r['maglev_balance']:6.3f} "
+                     f"{r['ring_balance']:6.3f}{cells}")
+    lines.append("balance: max/avg entries per backend; failed: fraction of backends removed; "
+                 "forced: entries that had to move (the removed backends'); maglev, ring: "
+                 "entries that moved")
+    return "\n".join(lines)

@@ -23,6 +23,12 @@ def _bench_hashtable(args: argparse.Namespace) -> int:
 def _bench_maglev(args: argparse.Namespace) -> int:
     from ..bench import maglev
 
+    if args.quality:
+        from ..domains.maglev import quality
+
+        figures = quality.figures()
+        print(json.dumps(figures, indent=1) if args.json else maglev.format_quality(figures))
+        return 0
     rows = maglev.measure(seconds=args.seconds, flows=args.flows)
     print(json.dumps(rows, indent=1) if args.json else maglev.format_table(rows))
     return 0
@@ -51,6 +57,8 @@ def add_bench_parser(bench: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--seconds", type=float, default=0.3, help="per row (default 0.3)")
     p.add_argument("--flows", type=int, default=1 << 20, help="generator flows (default 2^20)")
+    p.add_argument("--quality", action="store_true", help="instead: the paper's balance and "
+                   "disruption figures (M = 65537 and 655373, N = 10, 100, 1000) vs a ring")
     p.set_defaults(func=_bench_maglev)
 
     p = bench.add_parser("kv", help="requests/s of kvnet vs forwarding, a C store and memcached")

@@ -101,3 +101,11 @@ def test_maglev_balances_better_than_the_ring():
 def test_vectorised_slot_hashes_equal_the_scalar_ones():
     expect = [quality.fmix64(quality.fnv1a(s.to_bytes(4, "little"))) for s in range(997)]
     assert quality.slot_hashes(997).tolist() == expect
+
+
+def test_the_quality_table_has_every_figure():
+    (row,) = quality.figures(sizes=(251,), backends=(5,), failed=(0.2,))
+    assert row["M"] == 251 and row["N"] == 5 and row["maglev_balance"] <= row["ring_balance"]
+    fail = row["fail_0.2"]
+    assert fail["forced"] == pytest.approx(0.2, abs=0.01)
+    assert fail["maglev"] >= fail["forced"] and fail["ring"] == pytest.approx(fail["forced"])
