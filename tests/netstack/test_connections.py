@@ -121,7 +121,8 @@ def test_1000_sequential_and_200_concurrent_keepalive_connections_leave_nothing(
     assert leftovers(dict(stack.census()), peer) == {}
     assert dict(httpd.stats())["open"] == 0
     assert kernel.heap.stats().live_objects == objects_before  # no heap object leaked
-    assert dict(stack.counters()).get("tcp_retransmits", 0) == 0
+    # (no assertion on retransmissions: the stack's clock is real time, and a loaded
+    # machine that pauses this thread past an RTO makes a correct stack retransmit)
 
 
 def test_the_leak_check_catches_a_stack_that_keeps_closed_connections():
