@@ -23,7 +23,7 @@ the Stack serializes.
 import random
 
 from .ipv4 import PROTO_TCP
-from .tcp_conn import SYN_RECEIVED, Connection
+from .tcp_conn import Connection
 from .tcp_segment import ACK, RST, SYN, add, build, parse
 
 EPHEMERAL_FIRST, EPHEMERAL_LAST = 49152, 65535
@@ -209,5 +209,3 @@ class Tcp:
             counts[conn.state] = counts.get(conn.state, 0) + 1
         return counts
 
-
-__all__ = ["SYN_RECEIVED", "Listener", "Tcp", "TcpOptions"]
