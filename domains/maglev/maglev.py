@@ -140,7 +140,7 @@ class Maglev:
         """Rewrite the received batch in place; frames to drop go back to the RX supply."""
         got = self._got
         hdr = got.get("frame64")
-        ok = accept(hdr, self._vip)
+        ok = accept(hdr, got.get("len"), self._vip)
         backends = self._choose(flow_keys(hdr))
         ok &= backends >= 0
         if not ok.all():  # rare: split the batch, one frame at a time

@@ -4,7 +4,8 @@ All of it works on the batch's first 64 frame bytes as one (n, 64) uint8 array (
 Packet's `frame64` field, read and written with one call each), with numpy calls per
 batch, never a Python loop per frame:
 
-1. accept IPv4 (IHL 5) UDP frames to the VIP (Ethernet type 0x0800, RFC 791 §3.1);
+1. accept IPv4 (IHL 5) UDP frames to the VIP (Ethernet type 0x0800, RFC 791 §3.1) that
+   are not fragments and hold at least the UDP header;
 2. the flow key: the 5-tuple packed into 64 bits (src+dst address as one word XOR the
    ports times an odd constant; protocol is always UDP here), hashed with FNV-1a
    (`fnv1a64_array`): the hash picks the flow table's slot and Maglev's table entry;
@@ -16,7 +17,7 @@ batch, never a Python loop per frame:
    address words (RFC 1624 eqn. 3; a zero UDP checksum, "none", stays 0, and a computed
    0 is sent as 0xFFFF, RFC 768).
 
-Interface: `flow_keys(hdr)`, `accept(hdr, vip)`, `rewrite(hdr, macs, ips)`. Pure
+Interface: `flow_keys(hdr)`, `accept(hdr, lengths, vip)`, `rewrite(hdr, macs, ips)`. Pure
 functions over numpy arrays; the state lives in maglev.py.
 """
 
@@ -26,10 +27,14 @@ U64 = np.uint64
 KEY_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: a bijection on 64-bit port words
 
 
-def accept(hdr, vip):
-    """Mask of frames that are IPv4 (IHL 5) UDP to `vip` (4 uint8)."""
+def accept(hdr, lengths, vip):
+    """Mask of frames that are IPv4 (IHL 5) UDP to `vip` (4 uint8), not fragments (a
+    later fragment has no ports: RFC 791 §3.1, MF and fragment offset 0) and long enough
+    to hold the UDP header (`lengths`: frame lengths; a short frame's buffer holds stale
+    bytes past its end)."""
     return ((hdr[:, 12] == 8) & (hdr[:, 13] == 0) & (hdr[:, 14] == 0x45)
-            & (hdr[:, 23] == 17) & (hdr[:, 30:34] == vip).all(axis=1))
+            & (hdr[:, 23] == 17) & ((hdr[:, 20] & 0x3F) == 0) & (hdr[:, 21] == 0)
+            & (lengths >= 42) & (hdr[:, 30:34] == vip).all(axis=1))
 
 
 def flow_keys(hdr):

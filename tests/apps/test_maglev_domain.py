@@ -111,14 +111,15 @@ def test_bad_requests_are_error_values(rig):
     assert app.run(1, 32)[0] >= 0  # still serving
 
 
-def udp_frame(dst_mac: bytes, dst_ip: int, proto: int = 17, ethertype: int = 0x0800) -> bytes:
+def udp_frame(dst_mac: bytes, dst_ip: int, proto: int = 17, ethertype: int = 0x0800,
+              fragment: int = 0x4000) -> bytes:
     from tests.devices.ixgbe_nic import inet_sum
 
     payload = b"hello maglev, again!"  # 62-byte frame: no padding
     udp = struct.pack("!HHHH", 4242, 9, 8 + len(payload), 0) + payload
     pseudo = bytes([10, 9, 8, 7]) + dst_ip.to_bytes(4, "big") + struct.pack("!BBH", 0, 17, len(udp))
     udp = udp[:6] + struct.pack("!H", ~inet_sum(pseudo + udp) & 0xFFFF or 0xFFFF) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, proto, 0,
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, fragment, 64, proto, 0,
                      bytes([10, 9, 8, 7]), dst_ip.to_bytes(4, "big"))
     ip = ip[:10] + struct.pack("!H", ~inet_sum(ip) & 0xFFFF) + ip[12:]
     return dst_mac + bytes(6) + struct.pack("!H", ethertype) + ip + udp
@@ -135,11 +136,12 @@ def test_frames_that_are_not_udp_to_the_vip_are_dropped_and_counted(kernel):
         app.run(2, 32)
         frames = [udp_frame(dev.mac, VIP), udp_frame(dev.mac, 0x0A0A0A0A),
                   udp_frame(dev.mac, VIP, proto=6), udp_frame(dev.mac, VIP, ethertype=0x0806),
-                  udp_frame(dev.mac, VIP)[:30]]
+                  udp_frame(dev.mac, VIP)[:30], udp_frame(dev.mac, VIP, fragment=0x2000),
+                  udp_frame(dev.mac, VIP, fragment=0x0010)]
         for frame in frames:
             assert dev.inject(frame)
         received, sent, dropped = app.run(4, 32)
-        assert (received, sent, dropped) == (5, 1, 4)
+        assert (received, sent, dropped) == (7, 1, 6)
         out = dev.captured(1)[0]
         assert parse_udp(out)["dst"] == backend(0)[1] and out[:6] == backend(0)[0].to_bytes(6, "little")
         assert dev.stats().sink_bad == 0 and dev.stats().tx_packets == 1
