@@ -148,3 +148,16 @@ def round_trip_mismatches(store, count: int) -> int:
 def test_the_round_trip_check_catches_a_store_that_damages_values():
     assert round_trip_mismatches(new_store(capacity=512), 300) == 0
     assert round_trip_mismatches(TruncatingStore(512, 250, 1024), 300) > 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.binary(max_size=64), st.sampled_from([b"", b"\0\0", b"\xff\xff",
+                                                           b"\xff\xff\xff\xff", b"\x00\x01\xff\xfe"])))
+def test_the_big_number_checksum_equals_the_word_loop(data):
+    from redleaf_lab.domains.kvnet.frames import inet_checksum
+
+    padded = data + b"\0" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(padded) // 2}H", padded))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    assert inet_checksum(data) == ~total & 0xFFFF
