@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from redleaf_lab.api import BLOCK_SIZE, BlkReq, Block, RRef, RRefDeque
+from redleaf_lab.api import BLOCK_SIZE, BlkReq, Block, BorrowedError, RRef, RRefDeque
 
 BATCH = 32
 
@@ -44,6 +44,7 @@ class BufCache:
         self._requests = [RRef.new(BlkReq) for _ in range(BATCH)]
         self.hits = 0
         self.misses = 0
+        self.replaced = 0  # buffers replaced because a view outside this domain lingered
 
     # -- lookup and eviction --------------------------------------------------------
     def cached(self, blockno: int) -> bool:
@@ -102,7 +103,14 @@ class BufCache:
 
     def _read_into(self, buf: Buf) -> None:
         buf.data = None  # no view may be alive while the RRef moves
-        buf.rref = self._bdev.read(buf.blockno, buf.rref)
+        try:
+            buf.rref = self._bdev.read(buf.blockno, buf.rref)
+        except BorrowedError:
+            # a view we do not hold is still alive (a crashed driver's shadow handed the
+            # buffer back while the dead incarnation's DMA view lingers): use a new one
+            self.replaced += 1
+            buf.rref = RRef.new(Block)
+            buf.rref = self._bdev.read(buf.blockno, buf.rref)
         buf.data = buf.rref.array()
 
     def brelse(self, buf: Buf) -> None:

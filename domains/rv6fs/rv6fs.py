@@ -140,16 +140,18 @@ class FileSystem:
         if type(got) is int:
             return (got, buf)
         f = got
-        view = buf.array()
-        try:
-            if f.kind == INODE:
-                n = self._run(self._sys.read_inode, f, view, count, write=False)
-            elif f.kind == PIPE:
-                n = self._pipe_read(pid, f, view, count)
-            else:
-                n = self._device_read(pid, f, view, count)
-        finally:
-            view = None
+        # Read into private memory first: no view of the caller's buffer may live in a
+        # frame below a BDev call (a driver crash's traceback can keep such frames alive,
+        # and a live view would stop the buffer from moving back).
+        landed = np.zeros(count, dtype=np.uint8)
+        if f.kind == INODE:
+            n = self._run(self._sys.read_inode, f, landed, count, write=False)
+        elif f.kind == PIPE:
+            n = self._pipe_read(pid, f, landed, count)
+        else:
+            n = self._device_read(pid, f, landed, count)
+        if n > 0:
+            buf.array()[:n] = landed[:n]
         return (n, buf)
 
     def write(self, pid: int, fd: int, buf, count: int):
@@ -159,11 +161,7 @@ class FileSystem:
         if type(got) is int:
             return (got, buf)
         f = got
-        view = buf.array()
-        try:
-            src = view[:count].copy()
-        finally:
-            view = None
+        src = buf.readonly()[:count].copy()
         if f.kind == INODE:
             n = 0
             while n < count:

@@ -1,5 +1,7 @@
 """benchfs r|w FILE KB SECONDS: sequential 4 KiB reads or writes over the first KB of FILE.
 
+SECONDS 0: exactly one pass over the region (to write the file before reading it).
+
 RedLeaf's `benchfs`: it loops over the region (seeking back to 0 at its end) for
 SECONDS and prints "benchfs MODE BYTES NS ERRORS". The file must exist and hold KB
 for reads (write it first). Each request moves the 4 KiB buffer into the system call
@@ -32,7 +34,8 @@ def main(u, argv):
     errors = 0
     block = 0
     now = start
-    while now < end:
+    one_pass = seconds == 0
+    while now < end or (one_pass and done < region * BLOCK_SIZE):
         for _ in range(64):
             n, buf = op(fd, buf, BLOCK_SIZE)
             if n != BLOCK_SIZE:
@@ -40,6 +43,8 @@ def main(u, argv):
             else:
                 done += n
             block += 1
+            if one_pass and block == region:
+                break
             if block == region:
                 block = 0
                 u.seek(fd, 0, 0)
