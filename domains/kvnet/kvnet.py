@@ -7,7 +7,8 @@ capability (RedLeaf's network-attached store, sashstore); interface
 250, memcached's limit), value_max (default 1024: a reply fits one datagram).
 
 Each round receives up to `batch` frames; each request frame is turned into its reply
-in the same buffer (frames.py: ARP and UDP; protocol.py: memcached; store.py: the
+in the same buffer (the batch read and written with one call each when every frame is
+answered) (frames.py: ARP and UDP; protocol.py: memcached; store.py: the
 records on the C-style hash table) and transmitted; other frames go back to the RX
 supply. This is per-frame Python (parsing text is), unlike Maglev's per-batch path.
 
@@ -51,31 +52,50 @@ class KVNet:
     def _serve(self, datagram: bytes):
         return handle(datagram, self._store, self._counters)
 
+    def _reply(self, frame: bytes):
+        reply, why = reply_frame(frame, self._mac, self._ip, self._port, self._serve)
+        if why == "ignored":
+            self._ignored += 1
+        elif why == "bad":
+            self._counters["dropped"] += 1
+        return reply if reply is not None and len(reply) <= MAX_FRAME else None
+
     def _answer(self) -> None:
-        keep, replies = [], []
-        for packet in self._got.pop_many():
-            view = packet.array()
-            length = int(view["len"])
-            reply, why = reply_frame(view["data"][:length].tobytes(), self._mac, self._ip,
-                                     self._port, self._serve)
-            if why == "ignored":
-                self._ignored += 1
-            elif why == "bad":
-                self._counters["dropped"] += 1
-            if reply is not None and len(reply) <= MAX_FRAME:
-                view["data"][:len(reply)] = np.fromiter(reply, dtype=np.uint8, count=len(reply))
-                view["len"] = len(reply)
-                replies.append(packet)
-            else:
+        """Turn the received batch into replies, in the buffers that brought it: one read
+        of every frame and, when every frame got a reply (the common case), one write and
+        one move to the TX deque; otherwise the batch is split frame by frame."""
+        got = self._got
+        lengths = got.get("len")
+        data = got.get("data")
+        replies = [self._reply(data[i, :int(n)].tobytes()) for i, n in enumerate(lengths)]
+        if all(r is not None for r in replies):
+            for i, reply in enumerate(replies):
+                data[i, :len(reply)] = np.fromiter(reply, dtype=np.uint8, count=len(reply))
+                lengths[i] = len(reply)
+            got.set("data", data)
+            got.set("len", lengths)
+            got.move_to(self._replies)
+            return
+        keep, answered = [], []
+        for packet, reply in zip(got.pop_many(), replies, strict=True):
+            if reply is None:
                 keep.append(packet)
+                continue
+            view = packet.array()
+            view["data"][:len(reply)] = np.fromiter(reply, dtype=np.uint8, count=len(reply))
+            view["len"] = len(reply)
             del view
+            answered.append(packet)
         self._free.push_many(keep)
-        self._replies.push_many(replies)
+        self._replies.push_many(answered)
 
     def run(self, rounds: int, batch: int) -> tuple:
         if type(rounds) is not int or type(batch) is not int or rounds < 0 \
                 or not 1 <= batch <= RING_SLOTS:
             raise InvalidRequest(f"rounds must be >= 0 and batch 1..{RING_SLOTS}")
+        if self._got.capacity != batch:  # at most `batch` frames per round
+            self._free.push_many(self._got.pop_many())
+            self._got = RRefDeque.new(Packet, batch)
         net = self._net
         for _ in range(rounds):
             try:
@@ -89,7 +109,7 @@ class KVNet:
                     self._sent += sent
             except RpcError:  # no shadow: the deques we had moved in died with the driver
                 self._free = RRefDeque.new(Packet, 2 * RING_SLOTS)
-                self._got = RRefDeque.new(Packet, RING_SLOTS)
+                self._got = RRefDeque.new(Packet, batch)
                 self._replies = RRefDeque.new(Packet, RING_SLOTS)
                 raise
             if n == 0:  # idle: count buffers lost in a driver crash, top the RX supply up
