@@ -61,17 +61,22 @@ _getrefcount = sys.getrefcount
 _ffi_cast = ffi.cast
 _rl_move = lib.rl_move
 _rl_owner_of = lib.rl_owner_of
-_rl_handle_new = lib.rl_handle_new
-_rl_handle_drop = lib.rl_handle_drop
-_rl_view_pin_new = lib.rl_view_pin_new
-_rl_view_pin_drop = lib.rl_view_pin_drop
-_disarm_token = lib.rl_handle_disarm
-_gc = ffi.gc
+_disarm_token = lib.rl_handle_disarm_any
+# Tokens and pins are built by one C call that also attaches their destructor (cffi's
+# allocator; csrc/handle.h explains why): an asynchronous DomainUnwind landing between
+# "make" and "attach the destructor" would leak them.
+_prepare_token = lib.rl_handle_prepare
+_alloc_token = ffi.new_allocator(alloc=lib.rl_handle_alloc_prepared, free=lib.rl_handle_free,
+                                 should_clear_after_alloc=False)
+_prepare_pin = lib.rl_view_pin_prepare
+_alloc_pin = ffi.new_allocator(alloc=lib.rl_view_pin_alloc_prepared, free=lib.rl_view_pin_free,
+                               should_clear_after_alloc=False)
 
 
 def _new_token(heap_ptr: Any, obj_id: int) -> Any:
     """The drop token: frees the object when the handle is garbage (C, see handle.h)."""
-    return _gc(_rl_handle_new(heap_ptr, obj_id), _rl_handle_drop)
+    _prepare_token(heap_ptr, obj_id)
+    return _alloc_token("char[]", 1)
 
 _default_heaps: list[CoreHeap] = []  # booted kernels' heaps, newest last
 
@@ -137,10 +142,12 @@ def new_exporter(address: int, size: int, token: Any, pin: Any,
 
 def pin_object(heap: CoreHeap, obj_id: int) -> Any:
     """A view pin on a live object (freed by cffi's gc when the last holder goes)."""
-    raw = _rl_view_pin_new(heap.handle, obj_id)
-    if raw == ffi.NULL:
+    _prepare_pin(heap.handle, obj_id)
+    try:
+        return _alloc_pin("char[]", 1)
+    except MemoryError:  # rl_view_pin_new refused: a stale id (or out of memory)
         check(ESTALE, obj_id, heap.handle, "view")
-    return _gc(raw, _rl_view_pin_drop)
+        raise
 
 
 def make_exporter(heap: CoreHeap, obj_id: int, size: int, token: Any,

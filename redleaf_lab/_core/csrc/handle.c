@@ -115,3 +115,37 @@ void rl_view_pin_drop(rl_view_pin *p) {
     rl_heap_release(p->heap);
     free(p);
 }
+
+/* ---- construction an asynchronous exception cannot leak (handle.h) ---- */
+
+static _Thread_local struct { rl_heap *h; uint64_t id; } pending_handle, pending_pin;
+
+void rl_handle_prepare(rl_heap *h, uint64_t id) {
+    pending_handle.h = h;
+    pending_handle.id = id;
+}
+
+void *rl_handle_alloc_prepared(size_t size) {
+    (void)size;
+    rl_heap *h = pending_handle.h;
+    pending_handle.h = NULL;
+    return h ? rl_handle_new(h, pending_handle.id) : NULL;
+}
+
+void rl_handle_free(void *t) { rl_handle_drop(t); }
+
+void rl_handle_disarm_any(void *t) { rl_handle_disarm(t); }
+
+void rl_view_pin_prepare(rl_heap *h, uint64_t id) {
+    pending_pin.h = h;
+    pending_pin.id = id;
+}
+
+void *rl_view_pin_alloc_prepared(size_t size) {
+    (void)size;
+    rl_heap *h = pending_pin.h;
+    pending_pin.h = NULL;
+    return h ? rl_view_pin_new(h, pending_pin.id) : NULL;
+}
+
+void rl_view_pin_free(void *p) { rl_view_pin_drop(p); }

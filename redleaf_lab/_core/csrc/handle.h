@@ -28,6 +28,7 @@
 #ifndef REDLEAF_HANDLE_H
 #define REDLEAF_HANDLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "heap.h"
@@ -63,5 +64,24 @@ typedef struct rl_view_pin rl_view_pin;
 
 rl_view_pin *rl_view_pin_new(rl_heap *h, uint64_t id);
 void rl_view_pin_drop(rl_view_pin *p);
+
+/* Construction that an asynchronous exception cannot leak (used through cffi's
+ * ffi.new_allocator, heap/rref.py). `x = ffi.gc(rl_view_pin_new(h, id), drop)` is two
+ * calls: a DomainUnwind delivered between them (the interpreter checks for one after
+ * every call of a C function) would drop the new pin on the floor, and its object's
+ * memory would stay held forever. Instead Python calls rl_*_prepare(h, id), which only
+ * records the arguments in thread-local storage, then the allocator, whose one C call
+ * runs rl_*_alloc_prepared (build from the recorded arguments) and attaches
+ * rl_*_free, the destructor: nothing exists between the two. An unwind after prepare
+ * leaves only the record, which the next prepare of the thread overwrites. The
+ * allocated object is returned as a `char[]` cdata that owns it; pass it where a
+ * `void *` is taken (rl_handle_disarm_any). */
+void rl_handle_prepare(rl_heap *h, uint64_t id);
+void *rl_handle_alloc_prepared(size_t size);
+void rl_handle_free(void *t);
+void rl_handle_disarm_any(void *t);
+void rl_view_pin_prepare(rl_heap *h, uint64_t id);
+void *rl_view_pin_alloc_prepared(size_t size);
+void rl_view_pin_free(void *p);
 
 #endif

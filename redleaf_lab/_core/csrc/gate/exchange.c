@@ -157,10 +157,13 @@ int args_ok(Gate *g, PyObject *const *args)
     return 1;
 }
 
-static PyObject *new_borrow(PyObject *target, uint32_t lender)
+static PyObject *new_borrow(Gate *g, int slot, PyObject *target, uint32_t lender)
 {
     PyTypeObject *cls = (PyTypeObject *)g_borrow_cls;
-    PyObject *b = cls->tp_alloc(cls, 0);
+    PyObject *b = g->spare[slot];
+    g->spare[slot] = NULL;
+    if (b == NULL)
+        b = cls->tp_alloc(cls, 0);
     if (b == NULL)
         return NULL;
     PyObject *owner = PyLong_FromUnsignedLong(lender);
@@ -185,7 +188,7 @@ int exchange_in(Gate *g, PyObject *const *args, uint32_t cid, PyObject **loans)
         uint64_t id = spec_id(&g->args[i], args[i]);
         if (f_borrow(g->heap, id, cid) != 0)
             goto refused;
-        PyObject *b = new_borrow(args[i], cid);
+        PyObject *b = new_borrow(g, lent, args[i], cid);
         if (b == NULL) {
             f_unborrow(g->heap, id);
             goto error;
@@ -259,6 +262,13 @@ Py_ssize_t end_loans(Gate *g, PyObject **loans, int n)
             }
         }
         loans[i] = NULL;
+        if (Py_REFCNT(loan) == 1 && g->spare[i] == NULL && !failed
+            && Py_TYPE(loan) == (PyTypeObject *)g_borrow_cls
+            && field(loan, borrow_off_live, s_live) == Py_False && borrow_off_target >= 0
+            && set_field(loan, borrow_off_target, s_target, Py_None) == 0) {
+            g->spare[i] = loan;  /* ended, and no one else holds it: keep it for the next */
+            continue;
+        }
         Py_DECREF(loan);
     }
     return failed ? -1 : escaped;

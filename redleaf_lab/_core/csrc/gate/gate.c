@@ -345,6 +345,8 @@ static int gate_traverse(Gate *g, visitproc visit, void *arg)
     Py_VISIT(g->heap_obj);
     Py_VISIT(g->caller_tp);
     for (int i = 0; i < GATE_MAX_ARGS; i++)
+        Py_VISIT(g->spare[i]);
+    for (int i = 0; i < GATE_MAX_ARGS; i++)
         visit_item(&g->args[i], visit, arg);
     visit_item(&g->result, visit, arg);
     for (int i = 0; i < GATE_MAX_ITEMS; i++)
@@ -364,6 +366,8 @@ static int gate_clear(Gate *g)
     Py_CLEAR(g->dname);
     Py_CLEAR(g->heap_obj);
     Py_CLEAR(g->caller_tp);
+    for (int i = 0; i < GATE_MAX_ARGS; i++)
+        Py_CLEAR(g->spare[i]);
     for (int i = 0; i < GATE_MAX_ARGS; i++)
         clear_item(&g->args[i]);
     clear_item(&g->result);

@@ -54,6 +54,10 @@ typedef struct {
     int nargs;
     int moves, borrows;  /* how many K_MOVE / K_BORROW arguments */
     ItemSpec args[GATE_MAX_ARGS];
+    /* Borrow handles whose loans ended with no reference left but the gate's: reused by
+     * the next call (their target cleared meanwhile). No one else can observe one: a
+     * Borrow has no __weakref__ slot, and its only reference is here. */
+    PyObject *spare[GATE_MAX_ARGS];
     /* the result: kind K_NONE (always res_fix), a scalar (res_type), K_MOVE, or a tuple
      * (n_items > 0) of scalars and exactly two moved handles */
     ItemSpec result;
