@@ -72,6 +72,8 @@ def test_the_c_table_and_module_objects_are_refused(kernel, tmp_path, attack):
     "CStyleTable.get = lambda self, key: 0",  # would change every domain's tables
     "return len(self.tables[2]._keys)",  # private arrays of a trusted object
     "self.tables[1]._count = 0",
+    "class Mine(CStyleTable):\n            pass",  # subclasses of trusted classes
+    "return type(self.tables[0])._probe",  # a private method through the class
 ])
 def test_domains_cannot_change_the_tables(kernel, tmp_path, peek):
     from redleaf_lab.api import Block, RRef
