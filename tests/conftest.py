@@ -1,7 +1,7 @@
 """Shared fixtures: a fresh kernel per test, and the test domains' folder.
 
-The proxy, call-failure, fault and shadow tests run on both proxy
-implementations (issue 14): `kernel` is parametrised over "gate" (the compiled call gate)
+The proxy, call-failure, unwinding, fault, shadow, rescue and crash-campaign tests run on
+both proxy implementations (issue 14): `kernel` is parametrised over "gate" (the compiled call gate)
 and "python" (the generated proxies) in the modules of `BOTH_PROXIES`; elsewhere it boots
 the default. `--proxies=gate|python` runs every module on one implementation only.
 """
@@ -22,8 +22,10 @@ TEST_DOMAINS = Path(__file__).parent / "support" / "domains"
 
 BOTH_PROXIES = {
     "idl/test_proxy.py", "idl/test_call_failures.py", "idl/test_shadow.py",
-    "idl/test_gate.py", "kernel/test_faults_and_lifecycle.py",
-}  # (the 1,000-crash stress test runs on the default only: it alone takes minutes here)
+    "idl/test_gate.py", "idl/test_rescue.py", "idl/test_shadow_concurrency.py",
+    "kernel/test_faults_and_lifecycle.py", "kernel/test_interrupts.py",
+    "kernel/test_context_lock.py", "kernel/test_crash_stress.py",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
