@@ -164,3 +164,23 @@ def test_driver_panics_reassign_no_flow(rig):
     assert all_flows(app) == before
     assert app.stats()[5] == 0  # no flow moved: every backend stayed healthy
     assert dev.stats().sink_bad == 0
+
+
+def test_a_full_flow_table_still_steers_by_the_lookup_table(kernel):
+    from redleaf_lab.devices.sim_ixgbe import SimIxgbe
+
+    dev = SimIxgbe(kernel.heap, wire="generator", flows=64, capture=True, name="small")
+    try:
+        kernel.load("ixgbe", name="small", device=dev)
+        app = kernel.load("maglev", name="tiny", net=kernel.proxy("small"), config={
+            "backends": [backend(i) for i in range(3)], "table_size": 251, "flow_slots": 16})
+        received, sent, dropped = app.run(40, 32)
+        assert received == sent > 500 and dropped == 0
+        assert app.stats()[3] == 16  # the table is full: the other flows are not tracked
+        seen = flow_backends(sent_frames(dev))  # ... but each keeps its backend all the same
+        assert all(app.backend_of(src, VIP, port, 9) == b for (src, port), b in seen.items())
+        assert dev.stats().sink_bad == 0
+        kernel.stop("tiny")
+        kernel.stop("small")
+    finally:
+        dev.close()
