@@ -127,6 +127,15 @@ class RedLeafMagics(Magics):
         handler = getattr(self, "_do_" + args.command)
         return handler(state, args)
 
+    @line_magic
+    def rv6(self, line: str) -> None:
+        """`%rv6 ls | wc`: run a command line in Rv6 (booted on this kernel at first use;
+        its block driver is `rv6disk`, beside the session's `membdev`)."""
+        from ..rv6img.lab import run
+        from . import state
+
+        print(run(state.session().kernel, line), end="")
+
     def _do_boot(self, state: Any, args: argparse.Namespace) -> Any:
         session = state.reboot(self.shell, heap_mb=args.heap_mb, bare=args.bare)
         rows = Rows(session.kernel.ps())

@@ -34,7 +34,7 @@ class Rv6System:
     core: Any
     console: Console
     bdev: Any  # the shadow of the block driver
-    driver: str
+    driver: str  # the block driver's domain name
     store: Any  # MemStore or the NVMe device
     services: ProgramServices
 
@@ -80,21 +80,25 @@ def load_image_into(bdev: Any, image: Image) -> None:
 
 def boot_rv6(kernel: Any, image: Image | None = None, device: str = "membdev",
              console: Console | None = None, blocks: int | None = None,
-             policy: ShadowPolicy | None = None) -> Rv6System:
+             policy: ShadowPolicy | None = None, driver_name: str | None = None) -> Rv6System:
+    """`driver_name`: the block driver's domain name (default: the driver's own), so Rv6
+    can share a kernel that already runs a `membdev` (the notebook's lab session)."""
     if image is None:
         image = mkfs(blocks or 4096, default_files())
     console = console or Console()
     if device == "membdev":
         store: Any = MemStore(len(image))
         store.write_many(np.arange(len(image)), image)
-        kernel.load("membdev", store=store)
-        bdev = make_shadow(kernel, "membdev", policy or ShadowPolicy(max_restarts=10_000))
+        driver = driver_name or "membdev"
+        kernel.load("membdev", name=driver, store=store)
+        bdev = make_shadow(kernel, driver, policy or ShadowPolicy(max_restarts=10_000))
     elif device == "nvme":
         from ..devices.select import open_nvme
 
         store = open_nvme(kernel, "sim", blocks=max(len(image), 1024))
-        kernel.load("nvme", device=store)
-        bdev = make_shadow(kernel, "nvme", policy or ShadowPolicy(max_restarts=10_000))
+        driver = driver_name or "nvme"
+        kernel.load("nvme", name=driver, device=store)
+        bdev = make_shadow(kernel, driver, policy or ShadowPolicy(max_restarts=10_000))
         if bdev.num_blocks() < len(image):
             raise ValueError(f"the NVMe namespace has {bdev.num_blocks()} blocks, the image "
                              f"{len(image)}")
@@ -105,4 +109,4 @@ def boot_rv6(kernel: Any, image: Image | None = None, device: str = "membdev",
     services = ProgramServices(kernel, FS_NAME)
     core = kernel.load("rv6", fs=kernel.proxy(FS_NAME), services=services)
     services.attach_core(core)
-    return Rv6System(kernel, core, console, bdev, device, store, services)
+    return Rv6System(kernel, core, console, bdev, driver, store, services)
