@@ -6,8 +6,9 @@ Rust 48).
 
 Method: per size, the same `0.75 * size` random 64-bit keys (and values) from one seeded
 generator go to a fresh table of each style, in the order C, idiomatic, C-style,
-vectorised, C again (the two C runs are averaged: they bracket the Python runs, so a
-machine that got slower meanwhile shows as a gap between them, reported as c_drift).
+vectorised, C again (each C figure is the median of five runs on fresh tables; the two
+are averaged: they bracket the Python runs, so a machine that got slower meanwhile
+shows as a gap between them, reported as c_drift).
 ns per set = time of inserting every key / keys; ns per get = time of looking up a
 sample of at most `get_sample` of the inserted keys (all hits) / sample. C runs the
 whole loop in C (rl_ht_bench_set/get: no cffi crossing per key); Python styles loop in
