@@ -32,6 +32,17 @@ class Buf:
         self.rref = RRef.new(Block)
         self.data = self.rref.array()
 
+    # counters changed by the buffer's own methods (stores into `self` take the fast path)
+    def hold(self) -> None:
+        self.refcnt += 1
+
+    def release(self) -> int:
+        self.refcnt -= 1
+        return self.refcnt
+
+    def pin(self, delta: int) -> None:
+        self.pins += delta
+
 
 class BufCache:
     def __init__(self, bdev, nbuf: int) -> None:
@@ -68,7 +79,7 @@ class BufCache:
         """(buf, needs_read)"""
         buf = self._lru.get(blockno)
         if buf is not None:
-            buf.refcnt += 1
+            buf.hold()
             self.hits += 1
             return buf, False
         buf = self._victim()
@@ -116,18 +127,17 @@ class BufCache:
     def brelse(self, buf: Buf) -> None:
         if buf.refcnt <= 0:
             raise RuntimeError(f"brelse: block {buf.blockno} is not held")
-        buf.refcnt -= 1
-        if buf.refcnt == 0:
+        if buf.release() == 0:
             self._lru.move_to_end(buf.blockno)
 
     def bwrite(self, buf: Buf) -> None:
         self._bdev.write(buf.blockno, buf.rref)
 
     def pin(self, buf: Buf) -> None:
-        buf.pins += 1
+        buf.pin(1)
 
     def unpin(self, buf: Buf) -> None:
-        buf.pins -= 1
+        buf.pin(-1)
 
     def peek(self, blockno: int):
         """The cached buffer of `blockno` without taking a reference (None if absent)."""

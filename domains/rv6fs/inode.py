@@ -34,6 +34,7 @@ from redleaf_lab.interfaces.rv6 import (
 from .fserror import FsError
 
 NADDRS = NDIRECT + 2
+READAHEAD = 32  # blocks fetched in one submit_and_poll batch on a read miss
 SINGLE = NDIRECT
 DOUBLE = NDIRECT + 1
 
@@ -232,6 +233,8 @@ class Inodes:
             bn, boff = divmod(off + done, BSIZE)
             m = min(n - done, BSIZE - boff)
             addr = self.bmap(ip, bn, False)
+            if addr and not self._cache.cached(addr):
+                self._read_ahead(ip, bn, addr)
             if addr == 0:
                 dest[done:done + m] = 0
             else:
@@ -240,6 +243,17 @@ class Inodes:
                 self._cache.brelse(buf)
             done += m
         return done
+
+    def _read_ahead(self, ip: Inode, bn: int, addr: int) -> None:
+        """A miss on file block bn: fetch it and the file's next blocks in one batch."""
+        last = min(bn + READAHEAD, (ip.size + BSIZE - 1) // BSIZE)
+        addrs = [addr]
+        for k in range(bn + 1, last):
+            a = self.bmap(ip, k, False)
+            if a:
+                addrs.append(a)
+        if len(addrs) > 1:
+            self._cache.read_ahead(addrs)
 
     def writei(self, ip: Inode, src, off: int) -> int:
         """Write the uint8 array `src` at offset `off` (inside a transaction); bytes written."""
