@@ -1,4 +1,5 @@
-"""`redleaf-lab grade LAB [NOTEBOOK] [--json]`: the course's `make grade` (grading/grader.py).
+"""`redleaf-lab grade LAB [NOTEBOOK] [--json]`: the course's `make grade` (grading/grader.py);
+`redleaf-lab classroom up --users N`: JupyterHub on loopback (grading/classroom.py).
 Heavy imports happen inside the functions.
 """
 
@@ -18,6 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     grade.add_argument("--only", default=None, help="run the tests whose grade_id has this")
     grade.set_defaults(func=run_grade)
 
+    classroom = sub.add_parser("classroom", help="a JupyterHub class on loopback")
+    classroom.add_argument("action", choices=["up"], help="up: start the hub until Ctrl-C")
+    classroom.add_argument("--users", type=int, default=3, help="dummy users student1..N")
+    classroom.add_argument("--port", type=int, default=8000)
+    classroom.add_argument("--dir", default=None, help="state folder (default: a temporary one)")
+    classroom.set_defaults(func=run_classroom)
+
 
 def run_grade(args: argparse.Namespace) -> int:
     from ..grading.grader import format_grade, grade
@@ -29,3 +37,9 @@ def run_grade(args: argparse.Namespace) -> int:
         print(format_grade(result))
     return 0
 
+
+
+def run_classroom(args: argparse.Namespace) -> int:
+    from ..grading.classroom import serve
+
+    return serve(users=args.users, port=args.port, state_dir=args.dir)
