@@ -26,6 +26,7 @@ def test_escape_attempts_fail_inside_the_program(rv6, big_kernel, name):
     buf = RRef.new(Block)
     buf.write(raw)
     n, buf = fs.write(900, fd, buf, len(raw))
+    assert n == len(raw)
     fs.close(900, fd)
     buf.drop()
     status, out = rv6.run("attempt")
