@@ -1,6 +1,6 @@
 """Rv6 from the command line: the shell, mkfs, fsck and the file-system benchmark.
 
-    redleaf-lab rv6 [--device membdev|nvme] [--image FILE] [--blocks N]
+    redleaf-lab rv6 [--device membdev|nvme|vfio:BDF] [--image FILE] [--blocks N]
         boot Rv6 (the image FILE, or a fresh one with the programs) and give an `rv6$`
         shell on this terminal: line editing and history (readline), Ctrl-C kills the
         running program(s), Ctrl-D exits. With --image, the file is written back on exit
@@ -22,7 +22,9 @@ import sys
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     rv6 = sub.add_parser("rv6", help="boot Rv6 and open its shell (rv6$)")
-    rv6.add_argument("--device", default="membdev", choices=("membdev", "nvme"))
+    rv6.add_argument("--device", default="membdev", metavar="membdev|nvme|vfio:BDF",
+                     help="the block device: in memory, the NVMe model, or a real NVMe "
+                          "controller bound to vfio-pci (its namespace is overwritten)")
     rv6.add_argument("--image", default=None, help="an image made by `redleaf-lab mkfs`")
     rv6.add_argument("--blocks", type=int, default=4096, help="size of a fresh image")
     rv6.set_defaults(func=_rv6)
@@ -85,6 +87,8 @@ def _bench_fs(args: argparse.Namespace) -> int:
 
 
 def _rv6(args: argparse.Namespace) -> int:
+    if args.device not in ("membdev", "nvme") and not args.device.startswith("vfio:"):
+        raise ValueError(f"--device {args.device!r}: use membdev, nvme or vfio:BDF")
     from ..rv6img.terminal import run_shell
 
     return run_shell(args.device, args.image, args.blocks, sys.stdin, sys.stdout)

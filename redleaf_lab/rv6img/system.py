@@ -92,10 +92,13 @@ def boot_rv6(kernel: Any, image: Image | None = None, device: str = "membdev",
         driver = driver_name or "membdev"
         kernel.load("membdev", name=driver, store=store)
         bdev = make_shadow(kernel, driver, policy or ShadowPolicy(max_restarts=10_000))
-    elif device == "nvme":
+    elif device == "nvme" or device.startswith("vfio:"):
         from ..devices.select import open_nvme
 
-        store = open_nvme(kernel, "sim", blocks=max(len(image), 1024))
+        # "nvme": the embedded controller model; "vfio:BDF": a real controller bound to
+        # vfio-pci (the image is written over the start of its namespace)
+        store = open_nvme(kernel, "sim", blocks=max(len(image), 1024)) if device == "nvme" \
+            else open_nvme(kernel, device)
         driver = driver_name or "nvme"
         kernel.load("nvme", name=driver, device=store)
         bdev = make_shadow(kernel, driver, policy or ShadowPolicy(max_restarts=10_000))
@@ -104,7 +107,7 @@ def boot_rv6(kernel: Any, image: Image | None = None, device: str = "membdev",
                              f"{len(image)}")
         load_image_into(bdev, image)
     else:
-        raise ValueError(f"unknown device {device!r} (membdev or nvme)")
+        raise ValueError(f"unknown device {device!r} (membdev, nvme or vfio:BDF)")
     kernel.load(FS_NAME, bdev=bdev, console=console)
     services = ProgramServices(kernel, FS_NAME)
     core = kernel.load("rv6", fs=kernel.proxy(FS_NAME), services=services)
