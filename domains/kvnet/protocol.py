@@ -4,8 +4,9 @@ A request datagram starts with the 8-byte UDP frame header (protocol.txt, "UDP
 protocol"): request id (2 bytes), sequence number (2), total datagrams (2), reserved (2,
 "must be 0": memcached ignores it, and memcaslap sends 0x0100, so we ignore it too); all
 big-endian. kvnet serves single-datagram requests (sequence 0 of 1);
-the reply carries the same request id, sequence 0, total 1. Commands (one per
-datagram, ending in \\r\\n):
+the reply carries the same request id, sequence 0, total 1. A datagram holds one or more
+commands, each ending in \\r\\n (pymemcache's set_many sends several); the replies are
+concatenated in order, and the first malformed command ends the datagram:
 
     get <key>+                          -> (VALUE <key> <flags> <bytes>\\r\\n<data>\\r\\n)* END
     set <key> <flags> <exptime> <bytes> [noreply]\\r\\n<data>\\r\\n -> STORED | NOT_STORED
@@ -72,15 +73,30 @@ def _error(counters: dict) -> bytes:
 
 
 def _answer(message: bytes, store, counters: dict):
+    """The replies to the commands of one datagram, in order (memcached runs every command
+    a datagram holds: pymemcache's set_many sends several); the first malformed command
+    is answered ERROR and ends the datagram. None when nothing is to be sent (noreply)."""
+    out = []
+    while True:
+        reply, used = _one(message, store, counters)
+        if reply is not None:
+            out.append(reply)
+        if used is None or used >= len(message):
+            break
+        message = message[used:]
+    return b"".join(out) if out else None
+
+
+def _one(message: bytes, store, counters: dict):
+    """(reply or None, bytes used, or None after an error) for the first command."""
     end = message.find(b"\r\n")
     if end < 0:
-        return _error(counters)
+        return _error(counters), None
     words = message[:end].split(b" ")
     command, args = words[0], words[1:]
     if command == b"get":
-        if not args or not all(_key_ok(k, store.key_max) for k in args) \
-                or len(message) != end + 2:
-            return _error(counters)
+        if not args or not all(_key_ok(k, store.key_max) for k in args):
+            return _error(counters), None
         counters["gets"] += 1
         out = []
         for key in args:
@@ -90,26 +106,26 @@ def _answer(message: bytes, store, counters: dict):
                 flags, value = found
                 out.append(b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value))
         out.append(b"END\r\n")
-        return b"".join(out)
+        return b"".join(out), end + 2
     if command == b"set":
         if len(args) not in (4, 5) or (len(args) == 5 and args[4] != b"noreply"):
-            return _error(counters)
+            return _error(counters), None
         key, flags, exptime, size = args[0], _number(args[1], 32), _number(args[2], 32), \
             _number(args[3], 32)
         if not _key_ok(key, store.key_max) or flags is None or exptime is None \
                 or size is None or size > store.value_max:
-            return _error(counters)
-        data = message[end + 2:]
+            return _error(counters), None
+        data = message[end + 2:end + 4 + size]
         if len(data) != size + 2 or data[size:] != b"\r\n":
-            return _error(counters)
+            return _error(counters), None
         counters["sets"] += 1
         reply = b"STORED\r\n" if store.set(key, flags, data[:size]) else b"NOT_STORED\r\n"
-        return None if len(args) == 5 else reply
+        return (None if len(args) == 5 else reply), end + 4 + size
     if command == b"delete":
         if len(args) not in (1, 2) or (len(args) == 2 and args[1] != b"noreply") \
-                or not _key_ok(args[0], store.key_max) or len(message) != end + 2:
-            return _error(counters)
+                or not _key_ok(args[0], store.key_max):
+            return _error(counters), None
         counters["deletes"] += 1
         reply = b"DELETED\r\n" if store.delete(args[0]) else b"NOT_FOUND\r\n"
-        return None if len(args) == 2 else reply
-    return _error(counters)
+        return (None if len(args) == 2 else reply), end + 2
+    return _error(counters), None

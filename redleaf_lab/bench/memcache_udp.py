@@ -9,9 +9,10 @@ reply datagram with the same request id, retransmitting the request after `timeo
 `pymemcache.Client((host, port), socket_module=UDP, default_noreply=False)`.
 
 Run as a program (inside a network namespace, by the tests and `bench kv`):
-`python -m redleaf_lab.bench.memcache_udp HOST PORT --keys N --key-size K --value-size V`
-sets N keys with pymemcache, gets them back, compares byte for byte and prints one JSON
-line: keys, stored, verified, mismatches, retransmits, seconds, requests_per_s.
+`python -m redleaf_lab.bench.memcache_udp HOST PORT --keys N --key-size K --value-size V
+[--batch B]` sets N keys with pymemcache (B per request: set_many/get_many), gets them
+back, compares byte for byte and prints one JSON line: keys, batch, stored, verified,
+mismatches, retransmits, seconds, requests_per_s.
 Not thread safe (one client per thread).
 """
 
@@ -109,27 +110,43 @@ def key_for(i: int, size: int) -> str:
     return f"k{i:0{size - 1}d}"[-size:] if size > 1 else chr(33 + i % 90)
 
 
-def round_trip(host: str, port: int, keys: int, key_size: int, value_size: int) -> dict[str, Any]:
+def round_trip(host: str, port: int, keys: int, key_size: int, value_size: int,
+               batch: int = 1) -> dict[str, Any]:
+    """Set `keys` keys and get them back, `batch` keys per request (set_many/get_many:
+    several commands, or several keys, in one datagram), counting byte-exact matches."""
     from pymemcache.client.base import Client
 
     module = _UdpModule()
     client = Client((host, port), socket_module=module, default_noreply=False,
                     allow_unicode_keys=False)
     t0 = time.perf_counter()
-    stored = sum(bool(client.set(key_for(i, key_size), value_for(i, value_size)))
-                 for i in range(keys))
-    verified = mismatches = 0
-    for i in range(keys):
-        got = client.get(key_for(i, key_size))
-        if got == value_for(i, value_size):
-            verified += 1
+    stored = verified = mismatches = 0
+    for start in range(0, keys, batch):
+        chunk = range(start, min(keys, start + batch))
+        if batch == 1:
+            stored += bool(client.set(key_for(start, key_size), value_for(start, value_size)))
         else:
-            mismatches += 1
+            failed = client.set_many({key_for(i, key_size): value_for(i, value_size)
+                                      for i in chunk})
+            stored += len(chunk) - len(failed)
+    for start in range(0, keys, batch):
+        chunk = range(start, min(keys, start + batch))
+        if batch == 1:
+            found = {key_for(start, key_size): client.get(key_for(start, key_size))}
+        else:
+            found = client.get_many([key_for(i, key_size) for i in chunk])
+        for i in chunk:
+            if found.get(key_for(i, key_size)) == value_for(i, value_size):
+                verified += 1
+            else:
+                mismatches += 1
     seconds = time.perf_counter() - t0
     client.close()
-    return {"keys": keys, "stored": stored, "verified": verified, "mismatches": mismatches,
+    return {"keys": keys, "batch": batch, "stored": stored, "verified": verified,
+            "mismatches": mismatches,
             "retransmits": sum(s.retransmits for s in module.sockets),
-            "seconds": round(seconds, 3), "requests_per_s": round(2 * keys / seconds, 1)}
+            "seconds": round(seconds, 3),
+            "requests_per_s": round(2 * -(-keys // batch) / seconds, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--key-size", type=int, default=8)
     parser.add_argument("--value-size", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=1, help="keys per request (default 1)")
     args = parser.parse_args(argv)
-    result = round_trip(args.host, args.port, args.keys, args.key_size, args.value_size)
+    result = round_trip(args.host, args.port, args.keys, args.key_size, args.value_size,
+                        max(1, args.batch))
     print(json.dumps(result))
     return 0 if result["verified"] == args.keys else 1
 

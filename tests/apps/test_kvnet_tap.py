@@ -1,6 +1,7 @@
 """Real memcached clients against kvnet through the TAP wire: pymemcache (unchanged, over
 UDP through its socket_module hook: redleaf_lab/bench/memcache_udp.py) sets and gets
-10,000 keys byte-exact, and libmemcached's memcaslap in its UDP mode runs its set/get mix
+300 keys one per request and 10,000 keys ten per request (set_many: ten commands in a
+datagram; get_many: ten keys in one get), byte-exact, and libmemcached's memcaslap in its UDP mode runs its set/get mix
 with every get verified: TAP in a namespace the test creates, the 82599 model on its
 own thread, the ixgbe driver behind a shadow, kvnet over it. Then the driver is
 panicked: every key is still there afterwards (the store is another domain).
@@ -30,11 +31,11 @@ def sh(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=20)
 
 
-def client(ns: str, keys: int, key_size: int, value_size: int) -> dict:
+def client(ns: str, keys: int, key_size: int, value_size: int, batch: int) -> dict:
     done = subprocess.run(
         ["ip", "netns", "exec", ns, sys.executable, "-m", "redleaf_lab.bench.memcache_udp",
          ".".join(map(str, KV_IP)), "11211", "--keys", str(keys), "--key-size", str(key_size),
-         "--value-size", str(value_size)],
+         "--value-size", str(value_size), "--batch", str(batch)],
         capture_output=True, text=True, timeout=120, cwd=os.getcwd())
     assert done.stdout, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -72,7 +73,9 @@ def test_pymemcache_sets_and_gets_10000_keys_byte_exact_through_tap(kernel):
         kv.run(1, 32)  # lend the RX buffers first
         server = threading.Thread(target=serve, name="kvnet-loop")
         server.start()
-        first = client(ns, 10_000, 16, 64)
+        single = client(ns, 300, 16, 64, 1)  # set and get, one key a request
+        assert single["verified"] == single["stored"] == 300, single
+        first = client(ns, 10_000, 16, 64, 10)  # set_many and get_many, ten keys a request
         assert first["verified"] == first["stored"] == 10_000, first
         assert first["mismatches"] == 0
         if shutil.which("memcaslap"):  # libmemcached-tools' load generator, in its UDP mode
@@ -104,7 +107,7 @@ def test_pymemcache_sets_and_gets_10000_keys_byte_exact_through_tap(kernel):
             capture_output=True, text=True, timeout=120)
         assert again.stdout.strip() == "0", again.stdout + again.stderr
         gets, sets, _deletes, hits, errors_seen, _dropped, keys, _ignored = kv.stats()
-        assert keys >= 10_000 and sets >= 10_000 and gets >= 11_000 and hits >= 20_000
+        assert keys >= 10_000 and sets >= 10_000 and gets >= 2_000 and hits >= 20_000
         assert errors_seen == 0
         assert not errors, errors[0]
     finally:
