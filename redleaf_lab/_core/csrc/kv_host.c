@@ -3,7 +3,8 @@
  * memcached frame header: sequence 0 of 1 (protocol.txt "UDP protocol"; the reserved
  * field is ignored, as memcached does);
  * then the command, as domains/kvnet/protocol.py: get <key>+, set <key> <flags>
- * <exptime> <bytes> [noreply], delete <key> [noreply]; anything malformed -> ERROR.
+ * <exptime> <bytes> [noreply], delete <key> [noreply]; anything malformed -> ERROR. One
+ * command per datagram (the benchmark's requests; kvnet also runs several in a row).
  * The reply replaces the request in its buffer: MACs, addresses and ports swapped, a
  * 20-byte IPv4 header, both checksums. Frames not for us, or damaged, are dropped. */
 #define _GNU_SOURCE
