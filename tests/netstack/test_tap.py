@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import threading
 import time
 
@@ -120,3 +121,19 @@ def test_stack_crash_resets_open_connections_and_serves_new_ones(tapstack, kerne
         client.wait()
     got = stack.run_in_ns("curl", "-s", "--max-time", "10", stack.url("/1K.bin"))
     assert got.stdout == dict(builtin_files())["/1K.bin"]
+
+
+@pytest.mark.netns
+def test_net_up_command_brings_the_stack_up_and_deletes_everything(tmp_path):
+    why = missing_requirements(("ip", "ping"))
+    if why:
+        pytest.skip(why)
+    (tmp_path / "hello.txt").write_bytes(b"hello from a folder\n")
+    done = subprocess.run([sys.executable, "-m", "redleaf_lab.cli", "net", "up", "--address",
+                           "10.81.0.2", "--seconds", "1", "--folder", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    namespace = re.search(r"namespace (rl-net-\w+)", done.stdout).group(1)
+    assert "curl http://10.81.0.2/" in done.stdout and "served 0 requests" in done.stdout
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert namespace not in names
