@@ -255,6 +255,28 @@ class Inodes:
         if len(addrs) > 1:
             self._cache.read_ahead(addrs)
 
+    def read_bytes(self, ip: Inode, off: int, n: int) -> bytes:
+        """Up to n bytes from offset `off` (readi without a destination array)."""
+        if off >= ip.size or n <= 0:
+            return b""
+        n = min(n, ip.size - off)
+        parts = []
+        done = 0
+        while done < n:
+            bn, boff = divmod(off + done, BSIZE)
+            m = min(n - done, BSIZE - boff)
+            addr = self.bmap(ip, bn, False)
+            if addr and not self._cache.cached(addr):
+                self._read_ahead(ip, bn, addr)
+            if addr == 0:
+                parts.append(bytes(m))
+            else:
+                buf = self._cache.bread(addr)
+                parts.append(buf.data[boff:boff + m].tobytes())
+                self._cache.brelse(buf)
+            done += m
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
     def writei(self, ip: Inode, src, off: int) -> int:
         """Write the uint8 array `src` at offset `off` (inside a transaction); bytes written."""
         n = len(src)

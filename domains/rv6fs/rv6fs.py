@@ -136,22 +136,24 @@ class FileSystem:
     def read(self, pid: int, fd: int, buf, count: int):
         if count < 0 or count > BLOCK_SIZE:
             return (-EINVAL, buf)
-        got = self._run(self._sys.check_buffer_fd, pid, fd, True, write=False)
+        # One locked step checks the descriptor and reads an inode file into private bytes:
+        # no view of the caller's buffer may live in a frame below a BDev call (a driver
+        # crash's traceback can keep such frames alive, and a live view would stop the
+        # buffer from moving back). Pipes and the console wait outside the lock.
+        got = self._run(self._sys.read_fd, pid, fd, count, write=False)
         if type(got) is int:
             return (got, buf)
-        f = got
-        # Read into private memory first: no view of the caller's buffer may live in a
-        # frame below a BDev call (a driver crash's traceback can keep such frames alive,
-        # and a live view would stop the buffer from moving back).
+        if type(got) is bytes:
+            if got:
+                buf.write(got)
+            return (len(got), buf)
         landed = np.zeros(count, dtype=np.uint8)
-        if f.kind == INODE:
-            n = self._run(self._sys.read_inode, f, landed, count, write=False)
-        elif f.kind == PIPE:
-            n = self._pipe_read(pid, f, landed, count)
+        if got.kind == PIPE:
+            n = self._pipe_read(pid, got, landed, count)
         else:
-            n = self._device_read(pid, f, landed, count)
+            n = self._device_read(pid, got, landed, count)
         if n > 0:
-            buf.array()[:n] = landed[:n]
+            buf.write(landed[:n].tobytes())
         return (n, buf)
 
     def write(self, pid: int, fd: int, buf, count: int):

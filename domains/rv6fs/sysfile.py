@@ -127,6 +127,19 @@ class SysFile:
             self.ino.itrunc(ip)
         return fd
 
+    def read_fd(self, pid: int, fd: int, count: int):
+        """Bytes read from an inode file, or the File of a pipe or device (to wait on)."""
+        f = self.check_buffer_fd(pid, fd, True)
+        if f.kind != INODE:
+            return f
+        if f.ip is None:
+            raise FsError(EBADF, "the file was closed")
+        if f.ip.type == T_DIR:
+            raise FsError(EISDIR, "read of a directory: use readdir")
+        data = self.ino.read_bytes(f.ip, f.off, count)
+        f.off += len(data)
+        return data
+
     def read_inode(self, f, dest, count: int) -> int:
         if f.ip is None:
             raise FsError(EBADF, "the file was closed")
