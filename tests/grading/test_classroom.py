@@ -13,6 +13,7 @@ import json
 import shutil
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +71,22 @@ LOOK = """print(json.dumps({"pid": os.getpid(),
     "live": _class_kernel.heap.stats().live_objects}))"""
 
 
+def log_in(page: Any, url: str, user: str) -> None:
+    """The hub's login form (loaded again if a busy machine made the first load fail)."""
+    for attempt in range(3):
+        page.goto(f"{url}/hub/login")
+        try:
+            page.wait_for_selector("#username_input", timeout=20_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise AssertionError(f"no login form for {user}: {page.url}: "
+                                     f"{page.inner_text('body')[:300]}") from None
+    page.fill("#username_input", user)
+    page.fill("#password_input", PASSWORD)
+    page.click("#login_submit")
+
+
 def test_three_students_on_a_real_hub(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
@@ -84,12 +101,11 @@ def test_three_students_on_a_real_hub(tmp_path: Path) -> None:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         pages = {}
         try:
-            for i, user in enumerate(hub.usernames(), start=1):
+            for user in hub.usernames():  # all log in first: the hub spawns in parallel
                 page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
-                page.goto(f"{hub.url}/hub/login")
-                page.fill("#username_input", user)
-                page.fill("#password_input", PASSWORD)
-                page.click("#login_submit")
+                log_in(page, hub.url, user)
+                pages[user] = page
+            for i, (user, page) in enumerate(pages.items(), start=1):
                 page.wait_for_url(f"**/user/{user}/lab/**", timeout=90_000)
                 page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) "
                                        ".jp-Notebook-ExecutionIndicator[data-status='idle']",
@@ -105,7 +121,6 @@ def test_three_students_on_a_real_hub(tmp_path: Path) -> None:
                 assert all("NotImplementedError" in text for text in failed), failed
                 out = page.evaluate(EXECUTE_JS, MARK.format(user=user, n=10 * i))
                 assert "ERROR" not in out, out
-                pages[user] = page
             seen = {user: json.loads(page.evaluate(EXECUTE_JS, LOOK))
                     for user, page in pages.items()}
         finally:
