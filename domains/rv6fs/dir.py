@@ -67,10 +67,9 @@ class Directories:
 
     def entries(self, dp):
         """(offset, inum, name) of every used entry."""
-        raw = np.zeros(dp.size, dtype=np.uint8)
-        self._inodes.readi(dp, 0, dp.size, raw)
+        raw = self._inodes.read_bytes(dp, 0, dp.size)
         found = []
-        for off in range(0, dp.size - DIRENT_SIZE + 1, DIRENT_SIZE):
+        for off in range(0, len(raw) - DIRENT_SIZE + 1, DIRENT_SIZE):
             inum, name = struct.unpack_from(DIRENT_FORMAT, raw, off)
             if inum:
                 found.append((off, inum, name.rstrip(b"\0").decode("utf-8", "replace")))
@@ -79,11 +78,10 @@ class Directories:
     def lookup(self, dp, name: str):
         """(inum, offset) of `name` in directory dp, or (0, -1)."""
         want = encode_name(name)
-        buf = np.zeros(DIRENT_SIZE, dtype=np.uint8)
-        for off in range(0, dp.size - DIRENT_SIZE + 1, DIRENT_SIZE):
-            self._inodes.readi(dp, off, DIRENT_SIZE, buf)
-            inum, raw = struct.unpack_from(DIRENT_FORMAT, buf, 0)
-            if inum and raw.rstrip(b"\0") == want:
+        raw = self._inodes.read_bytes(dp, 0, dp.size)
+        for off in range(0, len(raw) - DIRENT_SIZE + 1, DIRENT_SIZE):
+            inum, entry = struct.unpack_from(DIRENT_FORMAT, raw, off)
+            if inum and entry.rstrip(b"\0") == want:
                 return inum, off
         return 0, -1
 
@@ -92,10 +90,9 @@ class Directories:
         if self.lookup(dp, name)[0]:
             raise FsError(EEXIST, f"{name} exists")
         slot = dp.size
-        buf = np.zeros(DIRENT_SIZE, dtype=np.uint8)
-        for off in range(0, dp.size - DIRENT_SIZE + 1, DIRENT_SIZE):
-            self._inodes.readi(dp, off, DIRENT_SIZE, buf)
-            if struct.unpack_from("<I", buf, 0)[0] == 0:
+        contents = self._inodes.read_bytes(dp, 0, dp.size)
+        for off in range(0, len(contents) - DIRENT_SIZE + 1, DIRENT_SIZE):
+            if struct.unpack_from("<I", contents, off)[0] == 0:
                 slot = off
                 break
         entry = np.zeros(DIRENT_SIZE, dtype=np.uint8)

@@ -305,6 +305,4 @@ class Inodes:
         return done
 
     def read_text(self, ip: Inode) -> str:
-        dest = np.zeros(ip.size, dtype=np.uint8)
-        self.readi(ip, 0, ip.size, dest)
-        return dest.tobytes().decode("utf-8", "replace")
+        return self.read_bytes(ip, 0, ip.size).decode("utf-8", "replace")

@@ -140,15 +140,6 @@ class SysFile:
         f.off += len(data)
         return data
 
-    def read_inode(self, f, dest, count: int) -> int:
-        if f.ip is None:
-            raise FsError(EBADF, "the file was closed")
-        if f.ip.type == T_DIR:
-            raise FsError(EISDIR, "read of a directory: use readdir")
-        n = self.ino.readi(f.ip, f.off, count, dest)
-        f.off += n
-        return n
-
     def write_inode(self, f, src) -> int:
         if f.ip is None:
             raise FsError(EBADF, "the file was closed")
