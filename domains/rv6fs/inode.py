@@ -49,6 +49,7 @@ class Inode:
         self.nlink = 0
         self.size = 0
         self.addrs = [0] * NADDRS
+        self.ahead = {}  # file block -> disk block, filled by read-ahead, cleared by writes
 
 
 class Inodes:
@@ -209,6 +210,7 @@ class Inodes:
         self.bfree(block)
 
     def itrunc(self, ip: Inode) -> None:
+        ip.ahead = {}
         for i in range(NDIRECT):
             if ip.addrs[i]:
                 self.bfree(ip.addrs[i])
@@ -248,10 +250,13 @@ class Inodes:
         """A miss on file block bn: fetch it and the file's next blocks in one batch."""
         last = min(bn + READAHEAD, (ip.size + BSIZE - 1) // BSIZE)
         addrs = [addr]
+        ahead = {}
         for k in range(bn + 1, last):
             a = self.bmap(ip, k, False)
+            ahead[k] = a
             if a:
                 addrs.append(a)
+        ip.ahead = ahead
         if len(addrs) > 1:
             self._cache.read_ahead(addrs)
 
@@ -265,7 +270,9 @@ class Inodes:
         while done < n:
             bn, boff = divmod(off + done, BSIZE)
             m = min(n - done, BSIZE - boff)
-            addr = self.bmap(ip, bn, False)
+            addr = ip.ahead.get(bn)
+            if addr is None:
+                addr = self.bmap(ip, bn, False)
             if addr and not self._cache.cached(addr):
                 self._read_ahead(ip, bn, addr)
             if addr == 0:
@@ -280,6 +287,8 @@ class Inodes:
     def writei(self, ip: Inode, src, off: int) -> int:
         """Write the uint8 array `src` at offset `off` (inside a transaction); bytes written."""
         n = len(src)
+        if ip.ahead:
+            ip.ahead = {}  # block numbers may change: forget the read-ahead map
         if off + n > MAXFILE * BSIZE:
             raise FsError(EFBIG, "file too large")
         done = 0
