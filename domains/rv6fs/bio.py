@@ -89,6 +89,9 @@ class BufCache:
         self.misses += 1
         return buf, True
 
+    def _held(self) -> int:
+        return sum(1 for b in self._lru.values() if b.refcnt or b.pins)
+
     def bread(self, blockno: int) -> Buf:
         buf, needs_read = self._get(blockno)
         if needs_read:
@@ -153,9 +156,9 @@ class BufCache:
 
     def read_ahead(self, blocknos) -> None:
         """Bring the blocks that are not cached into the cache (one batch each 32)."""
-        missing = [b for b in blocknos if b not in self._lru]
-        room = self._nbuf - sum(1 for b in self._lru.values() if b.refcnt or b.pins)
-        missing = missing[:max(0, min(room - 1, BATCH))]
+        missing = [b for b in blocknos if b not in self._lru][:BATCH]
+        if len(self._lru) + len(missing) > self._nbuf // 2 and self._held() > self._nbuf // 2:
+            return  # most buffers are held or pinned: do not evict for a guess
         if not missing:
             return
         landed = self._transfer(np.asarray(missing, dtype=np.int64), None, False)
