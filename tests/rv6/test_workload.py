@@ -23,3 +23,13 @@ def test_rv6_workload_survives_driver_panics(big_kernel):
     assert check["files"] > 0 and wl.errors == 0, wl.last_error
     assert big_kernel.crashes("rv6disk") >= 3
     wl.close()
+
+
+def test_the_shell_panel_runs_commands_and_panics_the_driver(big_kernel):
+    from redleaf_lab.rv6img.shell_widget import Rv6Panel
+
+    panel = Rv6Panel(big_kernel)
+    assert panel.run("echo panel | wc") == "1 1 6\n"
+    assert panel.panic()
+    assert panel.run("cat /README | wc").split()[0] == "3"
+    assert "1 crashes" in panel.status.value and "rv6$ echo panel | wc" in panel.output.value
