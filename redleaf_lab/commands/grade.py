@@ -43,3 +43,17 @@ def run_classroom(args: argparse.Namespace) -> int:
     from ..grading.classroom import serve
 
     return serve(users=args.users, port=args.port, state_dir=args.dir)
+
+
+def add_bench_parser(bench: argparse._SubParsersAction) -> None:
+    rss = bench.add_parser("kernel-rss", help="one student's kernel memory after the tour; "
+                           "students per machine")
+    rss.add_argument("--machine-gib", type=float, default=24.0)
+    rss.add_argument("--json", action="store_true")
+    rss.set_defaults(func=run_kernel_rss)
+
+
+def run_kernel_rss(args: argparse.Namespace) -> int:
+    from ..grading.footprint import run
+
+    return run(machine_gib=args.machine_gib, as_json=args.json)
