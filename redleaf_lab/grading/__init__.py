@@ -24,8 +24,11 @@ Adding exercises (labs 05+ too):
    with nbgrader metadata {"grade": true, "locked": true, "solution": false, "points": P,
    "grade_id": "labNN-<name>"} calling the checker; hidden calls between the hidden markers;
 3. add a deliberately wrong solution under tests/grading/wrong/ and a row in
-   tests/grading/test_wrong_solutions.py with the message it must produce.
+   tests/grading/test_grader.py (WRONG_SOLUTIONS) with the message it must produce.
 `redleaf-lab grade NN` discovers the exercises from the notebook's metadata: nothing to
-register. Modules: checks (shared), splice, labNN (checkers), notebook (cells and
-metadata), grader (runs the tests in fresh processes with a time limit), report.
+register. Each test cell runs alone after the solution cells (in a fresh process, outside
+IPython): it imports what it uses, and solution and test cells use no magics.
+Modules: checks (shared), splice, interfaces (graded interfaces), labNN (checkers),
+notebook (cells and metadata), grader + runner (each test in a fresh process with a time
+limit), course (nbgrader), classroom (JupyterHub), footprint (kernel RSS benchmark).
 """
