@@ -15,6 +15,10 @@ When the last outstanding operation ends, `commit()` runs:
 operation of MAXOPBLOCKS blocks: n + (outstanding + 1) * MAXOPBLOCKS > LOGSIZE. Several
 operations in flight at once therefore commit together (group commit).
 
+`abandon()` ends an operation that failed with a bug (not an FsError): the transaction
+is poisoned and never committed; the domain panics and its restart mounts the last
+committed state.
+
 `recover()` runs at mount: it installs whatever a committed header names, then clears
 the header. A crash (of the domain, of the power) before step 2 loses the transaction;
 after step 2 it is replayed: each transaction is all or nothing.
@@ -42,6 +46,7 @@ class Log:
         self._state = ctx.lock()
         self.outstanding = 0
         self.committing = False
+        self.poisoned = False  # an operation panicked inside the current transaction
         self.blocks = []  # home block numbers of this transaction, in log order
         self.commits = 0
         self.logged = 0
@@ -57,9 +62,18 @@ class Log:
                     return
             self._ctx.sleep(0.0002)
 
+    def abandon(self) -> None:
+        """An operation failed with a bug: nothing of the current transaction may ever be
+        committed. Later transactions fail too; the domain is panicking anyway."""
+        with self._state:
+            self.outstanding -= 1
+            self.poisoned = True
+
     def end_op(self) -> None:
         with self._state:
             self.outstanding -= 1
+            if self.poisoned:
+                raise RuntimeError("end_op: an earlier operation of this transaction failed")
             if self.committing:
                 raise RuntimeError("end_op: a commit is running")
             do_commit = self.outstanding == 0

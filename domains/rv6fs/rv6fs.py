@@ -105,17 +105,29 @@ class FileSystem:
 
     # -- plumbing -----------------------------------------------------------------------
     def _run(self, fn, *args, write: bool = True):
-        """fn(*args) under the lock (and a transaction); FsError -> -errno."""
+        """fn(*args) under the lock (and a transaction); FsError -> -errno.
+
+        A transaction ends normally only when fn returned or failed with FsError (which
+        undoes its half-done work). Any other exception is a bug, and the domain is about
+        to panic: the transaction is abandoned, never committed, so a half-done operation
+        can never reach the disk (the restarted domain mounts the last committed state)."""
         if write:
             self._log.begin_op()
+        finished = False
         try:
             with self._fslock:
-                return fn(*args)
+                result = fn(*args)
+            finished = True
+            return result
         except FsError as err:
+            finished = True
             return -err.errno
         finally:
             if write:
-                self._log.end_op()
+                if finished:
+                    self._log.end_op()
+                else:
+                    self._log.abandon()
 
     def _tuple(self, fn, *args, width: int = 1, write: bool = True):
         got = self._run(fn, *args, write=write)

@@ -89,3 +89,33 @@ def test_without_the_header_the_log_is_ignored(big_kernel):
     n, buf = fs.read(1, fd, RRef.new(Block), 4096)
     assert buf.tobytes()[:n] == b"old" * 100
     buf.drop()
+
+
+def _half_done_create(kernel, name: str, commit_anyway: bool):
+    import pytest
+
+    from redleaf_lab import RpcError
+    from redleaf_lab.rv6img import fsck
+
+    from .test_powercut import broken_fs_image
+
+    bugs = {"sysfile": ("                dirs.link(dp, name, ip.inum)\n",
+                        "                raise RuntimeError('a bug between ialloc and dirlink')\n")}
+    if commit_anyway:  # the old behaviour: end_op (and its commit) in every case
+        bugs["rv6fs"] = ("                    self._log.abandon()", "                    self._log.end_op()")
+    store = store_of(mkfs(256, {}))
+    kernel.load("membdev", name=f"{name}_bdev", store=store)
+    fs = kernel.load(broken_fs_image(bugs), name=name, bdev=kernel.proxy(f"{name}_bdev"),
+                     console=Console())
+    with pytest.raises(RpcError, match="a bug between ialloc and dirlink"):
+        fs.open(1, "/f", O_CREATE | O_RDWR)
+    return fsck(image_of(store))
+
+
+def test_a_bug_half_way_through_an_operation_never_commits(big_kernel):
+    """A panic after ialloc and before the name is linked: the half-done transaction is
+    abandoned, so the disk has no allocated-but-unreachable inode. The same bug with the
+    transaction committed anyway leaves one, and fsck names it (the test can fail)."""
+    assert _half_done_create(big_kernel, "bugfs", commit_anyway=False) == []
+    problems = _half_done_create(big_kernel, "bugfs2", commit_anyway=True)
+    assert any("unreachable" in p for p in problems), problems
