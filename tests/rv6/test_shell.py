@@ -51,3 +51,20 @@ def test_a_crashing_program_is_reported_and_the_shell_goes_on(rv6, big_kernel):
     # the crashed program's heap was reclaimed: no domain but the three is left running
     running = {r.name for r in big_kernel.ps() if r.state == "running"}
     assert running == {"membdev", "rv6fs", "rv6"}
+
+
+def test_a_crashed_program_loses_its_descriptors_and_heap(rv6, big_kernel):
+    # each run opens 13 files and panics: 10 runs would exhaust the 100-entry file table
+    # (ENFILE) if a crash did not close the dead program's descriptors
+    rv6.run("echo 'def main(u, argv):' > /leak")
+    rv6.run("echo '    fds = [u.open(\"/README\", 0) for _ in range(13)]' >> /leak")
+    rv6.run("echo '    assert min(fds) >= 0, fds' >> /leak")
+    rv6.run("echo '    raise ValueError(len(fds))' >> /leak")
+    for _ in range(10):
+        status, out = rv6.run("leak")
+        assert "ValueError: 13" in out and status == 0, out  # sh reports it and goes on
+    status, out = rv6.run("usertests openfiles")
+    assert "test openfiles: OK" in out and status == 0, out
+    dead = [r for r in big_kernel.ps() if r.name.endswith("_leak")]
+    assert len(dead) == 10 and all(r.state == "crashed" for r in dead)
+    assert all(r.heap_objects == 0 for r in dead)  # the ulib buffer etc. were reclaimed
