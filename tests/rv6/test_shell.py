@@ -62,7 +62,7 @@ def test_a_crashed_program_loses_its_descriptors_and_heap(rv6, big_kernel):
     rv6.run("echo '    raise ValueError(len(fds))' >> /leak")
     for _ in range(10):
         status, out = rv6.run("leak")
-        assert "ValueError: 13" in out and status == 0, out  # sh reports it and goes on
+        assert "ValueError: 13" in out and status == -1, out  # sh reports the crash
     status, out = rv6.run("usertests openfiles")
     assert "test openfiles: OK" in out and status == 0, out
     dead = [r for r in big_kernel.ps() if r.name.endswith("_leak")]
