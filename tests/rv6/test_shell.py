@@ -11,7 +11,7 @@ def test_usertests_battery_passes_and_leaves_a_clean_file_system(rv6):
     assert "ALL TESTS PASSED" in out, out
     assert status == 0
     for name in ("files", "dirs", "links", "symlinks", "pipes", "bigfile", "openfiles",
-                 "names", "badargs", "spawn", "concurrent", "fulldisk"):
+                 "names", "badargs", "spawn", "concurrent", "threads", "fulldisk"):
         assert f"test {name}: OK" in out
     assert_clean(rv6.image())
 

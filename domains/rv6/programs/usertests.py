@@ -253,10 +253,26 @@ def t_fulldisk(u):
     u.puts(1, f"  (wrote {written // 1024} KiB before ENOSPC)\n")
 
 
+def t_threads(u):
+    done = []
+
+    def writer(k):
+        put(u, f"ut_th{k}", bytes([65 + k]) * 5000)
+        done.append(k)
+
+    threads = [u.spawn_thread(writer, k) for k in range(3)]
+    for th in threads:
+        u.join(th)
+    check(sorted(done) == [0, 1, 2], f"threads finished: {done}")
+    for k in range(3):
+        check(get(u, f"ut_th{k}") == bytes([65 + k]) * 5000, f"thread {k}'s file")
+        u.unlink(f"ut_th{k}")
+
+
 TESTS = [("files", t_files), ("dirs", t_dirs), ("links", t_links), ("symlinks", t_symlinks),
          ("pipes", t_pipes), ("bigfile", t_bigfile), ("openfiles", t_openfiles),
          ("names", t_names), ("badargs", t_badargs), ("spawn", t_spawn),
-         ("concurrent", t_concurrent), ("fulldisk", t_fulldisk)]
+         ("concurrent", t_concurrent), ("threads", t_threads), ("fulldisk", t_fulldisk)]
 
 
 def main(u, argv):

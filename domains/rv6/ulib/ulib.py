@@ -2,7 +2,8 @@
 
 `User(ctx, sys)` is what a program's `main(u, argv)` receives: every system call of its
 port (u.open, u.read, ...; errors are negative errno values), plus helpers that manage
-the 4 KiB `RRef[Block]` I/O buffer (moved into each read or write and handed back):
+4 KiB `RRef[Block]` I/O buffers (moved into each read or write and handed back; a pool,
+so that the program's threads never share one):
 
     u.puts(fd, text)           write a str (any length)       -> bytes written or -errno
     u.write_bytes(fd, data)    write bytes (any length)
@@ -27,7 +28,7 @@ class User:
     def __init__(self, ctx, sys) -> None:
         self._ctx = ctx
         self.sys = sys
-        self._buf = RRef.new(Block)
+        self._pool = []  # I/O buffers not in use; threads of one program each take their own
         self.open = sys.open
         self.close = sys.close
         self.read = sys.read
@@ -54,27 +55,37 @@ class User:
     def strerror(self, err: int) -> str:
         return _strerror(err)
 
+    def _take(self):
+        try:
+            return self._pool.pop()
+        except IndexError:
+            return RRef.new(Block)
+
     def write_bytes(self, fd: int, data: bytes) -> int:
+        buf = self._take()
         done = 0
         while done < len(data):
             chunk = data[done:done + BLOCK_SIZE]
-            self._buf.write(chunk)
-            n, self._buf = self.sys.write(fd, self._buf, len(chunk))
+            buf.write(chunk)
+            n, buf = self.sys.write(fd, buf, len(chunk))
             if n < 0:
-                return n if done == 0 else done
+                done = n if done == 0 else done
+                break
             if n == 0:
                 break
             done += n
+        self._pool.append(buf)
         return done
 
     def puts(self, fd: int, text: str) -> int:
         return self.write_bytes(fd, text.encode("utf-8"))
 
     def read_bytes(self, fd: int, n: int = BLOCK_SIZE):
-        got, self._buf = self.sys.read(fd, self._buf, min(n, BLOCK_SIZE))
-        if got < 0:
-            return got
-        return self._buf.tobytes()[:got]
+        buf = self._take()
+        got, buf = self.sys.read(fd, buf, min(n, BLOCK_SIZE))
+        data = got if got < 0 else buf.tobytes()[:got]
+        self._pool.append(buf)
+        return data
 
     def read_all(self, fd: int):
         parts = []
