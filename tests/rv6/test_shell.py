@@ -68,3 +68,38 @@ def test_a_crashed_program_loses_its_descriptors_and_heap(rv6, big_kernel):
     dead = [r for r in big_kernel.ps() if r.name.endswith("_leak")]
     assert len(dead) == 10 and all(r.state == "crashed" for r in dead)
     assert all(r.heap_objects == 0 for r in dead)  # the ulib buffer etc. were reclaimed
+
+
+MULTI = '''from redleaf_lab.api import RRef, Block
+from redleaf_lab.interfaces.rv6 import O_CREATE, O_RDWR
+def main(u, argv):
+    shared = [RRef.new(Block)]
+    def w(k):
+        fd = u.open(f"/mtf{k}", O_CREATE | O_RDWR)
+        for i in range(200):
+            n, shared[0] = u.write(fd, shared[0], 4096)
+    ts = [u.spawn_thread(w, k) for k in range(3)]
+    for t in ts:
+        u.join(t)
+    return 0
+'''
+
+
+def test_a_program_whose_threads_race_on_one_buffer_crashes_alone(rv6, big_kernel):
+    """Three threads share one RRef: a use after move panics the program (all its threads
+    unwind, some from inside system calls); the shell, the core and the fs go on."""
+    from redleaf_lab import Block, RRef
+    from redleaf_lab.interfaces.rv6 import O_CREATE, O_RDWR
+
+    fs = rv6.fs
+    fd = fs.open(900, "/mt", O_CREATE | O_RDWR)
+    buf = RRef.new(Block)
+    buf.write(MULTI.encode())
+    _n, buf = fs.write(900, fd, buf, len(MULTI.encode()))
+    fs.close(900, fd)
+    buf.drop()
+    for _ in range(3):
+        status, out = rv6.run("mt; echo after")
+        assert out.endswith("after\n") and status == 0, out
+    assert big_kernel.crashes("rv6fs") == 0 and big_kernel.crashes("rv6") == 0
+    assert_clean(rv6.image())
