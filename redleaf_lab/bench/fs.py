@@ -35,7 +35,9 @@ GOALS = {"read_ratio": 0.97, "write_ratio": 0.95, "fs_over_raw_read": 0.5}
 METHOD = """benchfs (an Rv6 program domain) does sequential 4 KiB reads or writes of its file
 (region `region_kb`) through core -> fs -> BDev shadow -> driver, one request per system
 call, for one slice, and reports bytes over its own window. Raw rows: the same sequential
-4 KiB requests on the same BDev shadow from the root context, one call per request.
+4 KiB requests on the same BDev shadow from the root context, one call per request (the
+fs itself fetches a read miss and the next 31 blocks of the file in one submit_and_poll
+batch: read-ahead; its 1 MiB buffer cache is smaller than the region).
 Faulted slices: the driver is armed to panic at its next call at 0.5 s, 1.5 s, ... into
 the slice (one per second; crashes counted from the kernel). Paths interleaved: every round runs each path once, in an
 order rotated per round. MB/s = total bytes / total time per path; ratio = faulted /
