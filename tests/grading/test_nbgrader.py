@@ -21,7 +21,7 @@ LABS = ["01-domains-and-proxies", "02-shadow-recovery", "03-nvme-driver", "04-ix
 def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
     root = tmp_path_factory.mktemp("course")
     course.make_course(root, [nbmod.lab_notebook(lab) for lab in LABS])
-    return root, {lab: course.generate(root, lab) for lab in LABS}
+    return root, dict(zip(LABS, course.generate(root, LABS), strict=True))
 
 
 def _text(path: Path) -> str:
@@ -52,5 +52,6 @@ def test_a_student_version_scores_zero_without_crashing_the_grader(
 def test_nbgrader_autograde_scores_lab1(released: tuple[Path, dict[str, Path]]) -> None:
     root, versions = released
     lab = LABS[0]
-    assert course.autograde(root, lab, "teacher", nbmod.lab_notebook(lab)) == (20.0, 20.0)
-    assert course.autograde(root, lab, "student", versions[lab]) == (0.0, 20.0)
+    scores = course.autograde(root, lab, {"teacher": nbmod.lab_notebook(lab),
+                                          "student": versions[lab]})
+    assert scores == {"teacher": (20.0, 20.0), "student": (0.0, 20.0)}
