@@ -364,6 +364,20 @@ class Kernel:
         self.events.emit("reclaim", name, id=domain.id, objects=objects, bytes=nbytes,
                          deferred=deferred)
 
+    def forget(self, name: str) -> bool:
+        """Drop an ended (stopped or crashed, settled) domain from the table: it moves to
+        the bounded history, so short-lived domains (Rv6's user programs) do not grow the
+        table for ever. False if it is still running or loading."""
+        with self._lock:
+            domain = self._domains.get(name)
+            if domain is None or domain.state not in (CRASHED, STOPPED) or not \
+                    domain.settled.is_set():
+                return False
+            del self._domains[name]
+            self._retire(domain)
+            self._reclaim_hooks.pop(name, None)
+        return True
+
     def wait_unwound(self, domain: Domain, timeout: float = 2.0) -> bool:
         """Wait until no thread executes inside `domain`; True if none does."""
         deadline = time.monotonic() + timeout

@@ -9,7 +9,8 @@ capability. What a domain can do with it, and nothing more:
   other capability, and its code is checked like any domain's, so this gives the core no
   power beyond what its own (checked) code has. Returns (Program proxy, "") or
   (None, error text).
-* `stop_program(pid)`: stop that program's domain (kill; its heap is reclaimed).
+* `stop_program(pid)`: stop that program's domain (kill; its heap is reclaimed) and drop
+  it from the domain table (`Kernel.forget`: the kernel's bounded history keeps it).
 * `fs()`: the file-system domain's current proxy, restarting it first if it crashed
   (the restart mounts the image again and replays its log).
 
@@ -100,8 +101,12 @@ class ProgramServices(Sealed):
             return False
         try:
             self._kernel.stop(name)
+            settled = self._kernel.domain(name).settled
         except KeyError:
             return False
+        # the ended program leaves the domain table (kept in the kernel's bounded history)
+        if settled.wait(2.0) and hasattr(self._kernel, "forget"):
+            self._kernel.forget(name)
         return True
 
     def fs(self) -> Any:
