@@ -51,7 +51,7 @@ def test_a_student_version_scores_zero_without_crashing_the_grader(
 
 def test_nbgrader_autograde_scores_lab1(released: tuple[Path, dict[str, Path]]) -> None:
     root, versions = released
-    lab = LABS[0]
+    lab = "01-domains-and-proxies"
     scores = course.autograde(root, lab, {"teacher": nbmod.lab_notebook(lab),
                                           "student": versions[lab]})
     assert scores == {"teacher": (20.0, 20.0), "student": (0.0, 20.0)}
