@@ -232,14 +232,26 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
         }
     }
     if (dead == 0) {
-        if (g->borrows == 0)
-            result = PyObject_Vectorcall(impl, args, n, NULL);
-        else {  /* the callee gets the Borrow handles in place of the lent RRefs */
-            PyObject *callee_args[GATE_MAX_ARGS];
-            for (Py_ssize_t i = 0, b = 0; i < n; i++)
-                callee_args[i] = g->args[i].kind == K_BORROW ? loans[b++] : args[i];
-            result = PyObject_Vectorcall(impl, callee_args, n, NULL);
+        /* buf[0] is free for the callee (PY_VECTORCALL_ARGUMENTS_OFFSET), buf[1] is the
+         * implementation's self, then the arguments; the callee gets the Borrow handles
+         * in place of the lent RRefs */
+        PyObject *buf[GATE_MAX_ARGS + 2];
+        PyObject *self_ = g->impl_self;
+        buf[1] = self_;
+        for (Py_ssize_t i = 0, b = 0; i < n; i++)
+            buf[i + 2] = g->args[i].kind == K_BORROW ? loans[b++] : args[i];
+        if (self_ != NULL) {
+            PyObject *func = g->impl_func;
+            Py_INCREF(func);
+            Py_INCREF(self_);
+            result = PyObject_Vectorcall(func, buf + 1, (size_t)(n + 1)
+                                         | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            Py_DECREF(self_);
+            Py_DECREF(func);
         }
+        else
+            result = PyObject_Vectorcall(impl, buf + 2, (size_t)n
+                                         | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
     if (result == NULL) {
         leave_callee(d, ts, stack);
@@ -339,6 +351,8 @@ static int gate_traverse(Gate *g, visitproc visit, void *arg)
 {
     Py_VISIT(g->domain);
     Py_VISIT(g->impl);
+    Py_VISIT(g->impl_func);
+    Py_VISIT(g->impl_self);
     Py_VISIT(g->fallback);
     Py_VISIT(g->res_type);
     Py_VISIT(g->res_fix);
@@ -358,6 +372,8 @@ static int gate_clear(Gate *g)
 {
     Py_CLEAR(g->domain);
     Py_CLEAR(g->impl);
+    Py_CLEAR(g->impl_func);
+    Py_CLEAR(g->impl_self);
     Py_CLEAR(g->fallback);
     Py_CLEAR(g->res_type);
     Py_CLEAR(g->res_fix);

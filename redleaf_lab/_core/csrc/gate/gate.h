@@ -37,6 +37,8 @@ typedef struct {
     vectorcallfunc vectorcall;
     PyObject *domain;    /* the callee incarnation `d` */
     PyObject *impl;      /* the implementation's bound method (or `_gone` once released) */
+    PyObject *impl_func; /* ... split: its function and its self (NULL: call impl as is), */
+    PyObject *impl_self; /* so the call skips the bound method's own argument copy */
     PyObject *fallback;  /* the Python proxy's method: every unusual case */
     PyObject *res_type;  /* K_INT...: exact result type; NULL: see result */
     PyObject *res_fix;   /* res_fix(result, d, caller) -> checked result, or raises */

@@ -109,6 +109,10 @@ static PyObject *mod_make(PyObject *mod, PyObject *args)
     g->vectorcall = gate_vectorcall;
     g->domain = Py_NewRef(domain);
     g->impl = Py_NewRef(impl);
+    if (PyMethod_Check(impl)) {
+        g->impl_func = Py_NewRef(PyMethod_GET_FUNCTION(impl));
+        g->impl_self = Py_NewRef(PyMethod_GET_SELF(impl));
+    }
     g->fallback = Py_NewRef(fallback);
     g->res_type = res_type == Py_None ? NULL : Py_NewRef(res_type);
     g->res_fix = Py_NewRef(res_fix);
@@ -140,6 +144,8 @@ static PyObject *mod_release(PyObject *mod, PyObject *args)
     Gate *g = (Gate *)gate;
     Py_INCREF(gone);
     Py_SETREF(g->impl, gone);
+    Py_CLEAR(g->impl_func);  /* the incarnation's object goes with them */
+    Py_CLEAR(g->impl_self);
     Py_RETURN_NONE;
 }
 
