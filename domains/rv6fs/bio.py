@@ -22,6 +22,7 @@ import numpy as np
 from redleaf_lab.api import BLOCK_SIZE, BlkReq, Block, BorrowedError, RRef, RRefDeque
 
 BATCH = 32
+SMALL = 4  # up to this many blocks, single writes cost less than a batch
 
 
 class Buf:
@@ -53,6 +54,8 @@ class BufCache:
         self._submit = RRefDeque.new(BlkReq, BATCH)
         self._collect = RRefDeque.new(BlkReq, BATCH)
         self._requests = [RRef.new(BlkReq) for _ in range(BATCH)]
+        self._scratch = RRef.new(Block)  # lent to `write`, never moved: its view may stay
+        self._scratch_view = self._scratch.array()
         self.hits = 0
         self.misses = 0
         self.replaced = 0  # buffers replaced because a view outside this domain lingered
@@ -148,7 +151,13 @@ class BufCache:
 
     # -- several blocks per BDev call -----------------------------------------------
     def write_many(self, blocknos, datas) -> None:
-        """Write datas[i] (uint8 arrays) to blocknos[i], 32 per submit_and_poll call."""
+        """Write datas[i] (uint8 arrays) to blocknos[i]: a few blocks one `write` each
+        (through one scratch buffer, lent), more 32 per submit_and_poll call."""
+        if len(blocknos) <= SMALL:
+            for blockno, data in zip(blocknos, datas, strict=True):
+                self._scratch_view[:] = data
+                self._bdev.write(blockno, self._scratch)
+            return
         for start in range(0, len(blocknos), BATCH):
             chunk = blocknos[start:start + BATCH]
             self._transfer(np.asarray(chunk, dtype=np.int64),

@@ -34,6 +34,8 @@ from redleaf_lab.interfaces.rv6 import LOGHEADER_FORMAT, LOGSIZE, MAXOPBLOCKS
 
 from .fserror import MountError
 
+BEGIN_TIMEOUT_S = 10.0
+
 
 class Log:
     def __init__(self, ctx, cache, logstart: int, nlog: int, fs_size: int, fslock) -> None:
@@ -54,6 +56,10 @@ class Log:
 
     # -- transactions -----------------------------------------------------------------
     def begin_op(self) -> None:
+        """Wait for room in the log (bounded: a log that stays full for BEGIN_TIMEOUT_S
+        means a transaction was lost without end_op; panic rather than hang, and the
+        restarted domain mounts the last committed state)."""
+        waited = 0.0
         while True:
             with self._state:
                 room = len(self.blocks) + (self.outstanding + 1) * MAXOPBLOCKS <= self.size
@@ -61,6 +67,10 @@ class Log:
                     self.outstanding += 1
                     return
             self._ctx.sleep(0.0002)
+            waited += 0.0002
+            if waited > BEGIN_TIMEOUT_S:
+                raise RuntimeError(f"begin_op: no room in the log for {BEGIN_TIMEOUT_S} s "
+                                   f"({self.outstanding} operations outstanding)")
 
     def abandon(self) -> None:
         """An operation failed with a bug: nothing of the current transaction may ever be

@@ -111,10 +111,11 @@ class FileSystem:
         undoes its half-done work). Any other exception is a bug, and the domain is about
         to panic: the transaction is abandoned, never committed, so a half-done operation
         can never reach the disk (the restarted domain mounts the last committed state)."""
-        if write:
-            self._log.begin_op()
-        finished = False
+        began = finished = False
         try:
+            if write:
+                self._log.begin_op()
+                began = True
             with self._fslock:
                 result = fn(*args)
             finished = True
@@ -123,7 +124,7 @@ class FileSystem:
             finished = True
             return -err.errno
         finally:
-            if write:
+            if began:
                 if finished:
                     self._log.end_op()
                 else:
