@@ -54,7 +54,7 @@ def test_fs_domain_crash_campaign(big_kernel):
     from redleaf_lab import Block, RRef
 
     rv6 = boot_rv6(big_kernel, mkfs(1024, default_files()))
-    port = SyscallPort(rv6.core, 900)
+    port = SyscallPort(rv6.core, 100_000)
     buf = RRef.new(Block)
     stop = threading.Event()
     rng = random.Random(7)
@@ -93,7 +93,7 @@ def test_a_call_in_flight_gets_eio_and_the_next_one_works(big_kernel):
     from redleaf_lab import Block, RRef
 
     rv6 = boot_rv6(big_kernel, mkfs(512, {}))
-    port = SyscallPort(rv6.core, 900)
+    port = SyscallPort(rv6.core, 100_000)
     fd = port.open("/x", O_CREATE | O_RDWR)
     big_kernel.faults.next_call("rv6fs")
     n, buf = port.write(fd, RRef.new(Block), 10)
@@ -108,7 +108,7 @@ def test_driver_panics_behind_the_shadow_lose_nothing(big_kernel, device):
     from redleaf_lab import Block, RRef
 
     rv6 = boot_rv6(big_kernel, mkfs(1024, default_files()), device=device)
-    port = SyscallPort(rv6.core, 900)
+    port = SyscallPort(rv6.core, 100_000)
     buf = RRef.new(Block)
     big_kernel.faults.every(device, 0.1, asynchronous=True)
     t0 = time.monotonic()

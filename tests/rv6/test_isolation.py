@@ -21,13 +21,13 @@ def test_escape_attempts_fail_inside_the_program(rv6, big_kernel, name):
     from redleaf_lab import Block, RRef
     from redleaf_lab.interfaces.rv6 import O_CREATE, O_WRONLY
 
-    fd = fs.open(900, "/attempt", O_CREATE | O_WRONLY)
+    fd = fs.open(100_000, "/attempt", O_CREATE | O_WRONLY)
     raw = ATTEMPTS[name].encode()
     buf = RRef.new(Block)
     buf.write(raw)
-    n, buf = fs.write(900, fd, buf, len(raw))
+    n, buf = fs.write(100_000, fd, buf, len(raw))
     assert n == len(raw)
-    fs.close(900, fd)
+    fs.close(100_000, fd)
     buf.drop()
     status, out = rv6.run("attempt")
     assert status != 0, out  # refused at load, or the program crashed: never a success

@@ -24,7 +24,7 @@ from redleaf_lab.rv6img.programs import SyscallPort
 
 from .conftest import assert_clean
 
-PID = 900
+PID = 100_000
 
 
 @pytest.fixture
