@@ -99,7 +99,7 @@ class Processes:
         raise FsError(EMFILE, "too many open files")
 
     def fd(self, pid: int, fd: int) -> File:
-        if type(fd) is not int or not 0 <= fd < NOFILE:
+        if not isinstance(fd, int) or not 0 <= fd < NOFILE:
             raise FsError(EBADF, f"bad descriptor {fd}")
         f = self.proc(pid).ofile[fd]
         if f is None:

@@ -154,9 +154,9 @@ class FileSystem:
         # crash's traceback can keep such frames alive, and a live view would stop the
         # buffer from moving back). Pipes and the console wait outside the lock.
         got = self._run(self._sys.read_fd, pid, fd, count, write=False)
-        if type(got) is int:
+        if isinstance(got, int):  # (isinstance: the checked `type` costs a call here)
             return (got, buf)
-        if type(got) is bytes:
+        if isinstance(got, bytes):
             if got:
                 buf.write(got)
             return (len(got), buf)

@@ -152,7 +152,8 @@ class SyscallPort(Sealed):
         if not _is_int(fd) or not _is_int(count):
             return (-EINVAL, buf)
         try:
-            got: tuple[int, Any] = getattr(self._core, method)(self._pid, fd, buf, count)
+            call = self._core.read if method == "read" else self._core.write
+            got: tuple[int, Any] = call(self._pid, fd, buf, count)
             return got
         except RpcError:
             return (-5, RRef.new(Block))
