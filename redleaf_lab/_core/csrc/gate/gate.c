@@ -219,11 +219,7 @@ PyObject *gate_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, 
     Py_INCREF(impl);
     PyObject *result = NULL;
     g->count++;
-    if (PyList_Append(stack, d) < 0) {
-        end_loans(g, loans, g->borrows);
-        goto out;
-    }
-    int dead = callee_dead(g);
+    int dead = PyList_Append(stack, d) < 0 ? -1 : callee_dead(g);
     if (dead > 0) {
         PyObject *e = PyObject_CallOneArg(g_unwind_cls, g->entered);
         if (e != NULL) {
