@@ -112,15 +112,7 @@ static inline uint64_t spec_id(const ItemSpec *spec, PyObject *a)
 
 uint64_t handle_id(PyObject *a)
 {
-    PyObject *id = peek_attr(a, s_hid);
-    if (id == NULL || !PyLong_CheckExact(id))
-        return 0;
-    uint64_t v = PyLong_AsUnsignedLongLong(id);
-    if (v == (uint64_t)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return v;
+    return id_of(peek_attr(a, s_hid));
 }
 
 /* Exact class and layout, a live id, and for a move (unless viewless) no exporters of
