@@ -26,8 +26,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = main(["demo", "--seconds", "2", "--period", "0.4", "--out", str(out), "--json"])
-    assert code == 0
-    return json.loads(buf.getvalue()), out
+    result = json.loads(buf.getvalue())
+    if code != 0:  # say which check failed: wrong data, a lost write or a leak
+        summary = {k: result.get(k) for k in ("wrong", "lost_writes", "leaked_objects")}
+        summary["drivers"] = {name: {k: v for k, v in d.items() if k in (
+            "wrong_reads", "errors", "lost_writes", "crashes", "restarts")}
+            for name, d in result.get("drivers", {}).items()}
+        raise AssertionError(f"the demo exited {code}: {summary}")
+    return result, out
 
 
 def test_demo_json_reports_recovery_without_losses(demo: tuple[dict[str, Any], Path]) -> None:
