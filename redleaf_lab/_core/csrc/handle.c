@@ -118,18 +118,27 @@ void rl_view_pin_drop(rl_view_pin *p) {
 
 /* ---- construction an asynchronous exception cannot leak (handle.h) ---- */
 
-static _Thread_local struct { rl_heap *h; uint64_t id; } pending_handle, pending_pin;
+struct pending { rl_heap *h; uint64_t id; };
+static _Thread_local struct pending pending_handle, pending_pin;
+
+/* Take the thread's recorded arguments (once: a second alloc without a prepare gets
+ * NULL); returns the heap, NULL when nothing was prepared. */
+static rl_heap *take_pending(struct pending *p, uint64_t *id) {
+    rl_heap *h = p->h;
+    p->h = NULL;
+    *id = p->id;
+    return h;
+}
 
 void rl_handle_prepare(rl_heap *h, uint64_t id) {
-    pending_handle.h = h;
-    pending_handle.id = id;
+    pending_handle = (struct pending){h, id};
 }
 
 void *rl_handle_alloc_prepared(size_t size) {
     (void)size;
-    rl_heap *h = pending_handle.h;
-    pending_handle.h = NULL;
-    return h ? rl_handle_new(h, pending_handle.id) : NULL;
+    uint64_t id;
+    rl_heap *h = take_pending(&pending_handle, &id);
+    return h ? rl_handle_new(h, id) : NULL;
 }
 
 void rl_handle_free(void *t) { rl_handle_drop(t); }
@@ -137,15 +146,14 @@ void rl_handle_free(void *t) { rl_handle_drop(t); }
 void rl_handle_disarm_any(void *t) { rl_handle_disarm(t); }
 
 void rl_view_pin_prepare(rl_heap *h, uint64_t id) {
-    pending_pin.h = h;
-    pending_pin.id = id;
+    pending_pin = (struct pending){h, id};
 }
 
 void *rl_view_pin_alloc_prepared(size_t size) {
     (void)size;
-    rl_heap *h = pending_pin.h;
-    pending_pin.h = NULL;
-    return h ? rl_view_pin_new(h, pending_pin.id) : NULL;
+    uint64_t id;
+    rl_heap *h = take_pending(&pending_pin, &id);
+    return h ? rl_view_pin_new(h, id) : NULL;
 }
 
 void rl_view_pin_free(void *p) { rl_view_pin_drop(p); }
