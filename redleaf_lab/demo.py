@@ -206,6 +206,7 @@ def _driver_summary(workload: Any, sampler: Any, kernel: Any, elapsed: float
         "wrong_reads": check["wrong_reads"],
         "bad_blocks": check.get("bad_blocks", 0),
         "errors": workload.errors,
+        "last_error": workload.last_error,  # what the workload saw last ("" when none)
     }
 
 
