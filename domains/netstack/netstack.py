@@ -26,12 +26,13 @@ domain. One lock (ctx.lock(), unwindable) serializes every call, so any number o
 threads may use the sockets; Net is called only under it (one RX and TX caller).
 """
 
+import errno
 import struct
 import time
 
 import numpy as np
 
-from redleaf_lab.api import RRefDeque
+from redleaf_lab.api import BLOCK_SIZE, RRefDeque
 from redleaf_lab.interfaces.net import PACKET_SIZE, RING_SLOTS, Packet, PacketPool
 from redleaf_lab.interfaces.socket import BUF_DATA, BUF_HEADER
 
@@ -201,6 +202,36 @@ class NetStack:
 
     def close(self, fd):
         return self._call(self._sockets.close, fd)
+
+    def abort(self, fd):
+        return self._call(self._sockets.close, fd, True)
+
+    # Rv6's 4 KiB blocks: the count is an argument, the buffer has no header
+    def send_block(self, fd, buf, count):
+        if type(count) is not int or not 0 <= count <= BLOCK_SIZE:
+            return -errno.EINVAL
+        return self._call(self._sockets.send, fd, buf.tobytes()[:count])
+
+    def sendto_block(self, fd, buf, count, ip, port):
+        if type(count) is not int or not 0 <= count <= BLOCK_SIZE:
+            return -errno.EINVAL
+        return self._call(self._sockets.sendto, fd, buf.tobytes()[:count], ip, port)
+
+    def recv_block(self, fd, buf, count):
+        if type(count) is not int or not 0 <= count <= BLOCK_SIZE:
+            return (-errno.EINVAL, buf)
+        n, data = self._call(self._sockets.recv, fd, count)
+        if n > 0:
+            buf.write(data)
+        return (n, buf)
+
+    def recvfrom_block(self, fd, buf, count):
+        if type(count) is not int or not 0 <= count <= BLOCK_SIZE:
+            return (-errno.EINVAL, 0, 0, buf)
+        n, ip, port, data = self._call(self._sockets.recvfrom, fd, count)
+        if n > 0:
+            buf.write(data)
+        return (n, ip, port, buf)
 
     def setsockopt(self, fd, option, value):
         return self._call(self._sockets.setsockopt, fd, option, value)

@@ -3,7 +3,7 @@
 Interface (`Sockets`, what netstack.py exposes through the Socket interface; bytes in
 and out here, RRef buffers there): `socket(kind)`, `bind(fd, port)`, `listen(fd,
 backlog)`, `accept(fd)`, `connect(fd, ip, port)`, `send(fd, data)`, `recv(fd, limit)`,
-`sendto(fd, data, ip, port)`, `recvfrom(fd, limit)`, `close(fd)`, `poll(fds, events)`,
+`sendto(fd, data, ip, port)`, `recvfrom(fd, limit)`, `close(fd, abort=False)`, `poll(fds, events)`,
 `setsockopt(fd, option, value)`. Every misuse is a negative errno value (as Linux
 returns -1 and sets errno): a bad descriptor EBADF, bind to a used port EADDRINUSE,
 send on a closed or shut connection EPIPE, recv on a listening socket ENOTCONN, a
@@ -229,7 +229,7 @@ class Sockets:
         data = data[:limit]  # the rest of a datagram is discarded, as recvfrom does
         return (len(data), int.from_bytes(src, "big"), sport, data)
 
-    def close(self, fd: int) -> int:
+    def close(self, fd: int, abort: bool = False) -> int:
         sock = self._get(fd)
         if sock is None:
             return -errno.EBADF
@@ -237,7 +237,10 @@ class Sockets:
         if sock.listener is not None:
             self.stack.tcp.unlisten(sock.listener)
         if sock.conn is not None and sock.conn.state != CLOSED:
-            sock.conn.close(self.stack.now)
+            if abort:
+                sock.conn.abort()  # RST: the holder is gone (crashed), not done
+            else:
+                sock.conn.close(self.stack.now)
         if sock.udp is not None:
             self.stack.udp_unbind(sock.udp)
         return 0

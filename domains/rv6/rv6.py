@@ -8,6 +8,10 @@ panics, the call in flight gets -EIO (a read or write gets a fresh buffer back i
 of the one the crash took) and the core asks `services.fs()` for the restarted domain,
 which has replayed its log; descriptors opened before the crash are gone (-EBADF).
 
+Sockets (sysnet.py): the socket calls, and every file call on a descriptor that names a
+socket, are answered by `NetCalls`; the hooks below tell it of close, dup, spawn's
+inherited descriptors, a program's end and an fs restart.
+
 `spawn(pid, path, argv, fds)` reads the program's source text from the file system,
 loads it as a new domain (checked by the kernel like every domain), gives the child a
 descriptor table (its fd i is the caller's fds[i]) and runs its `main(argv)` on a thread
@@ -38,14 +42,17 @@ from redleaf_lab.interfaces.rv6 import (
 )
 
 from .proc import CRASHED, KILLED, RUNNING, ProcTable
+from .sysnet import NetCalls, SocketSyscalls
 
 
-class Core:
+class Core(SocketSyscalls):
     def __init__(self, ctx, fs, services) -> None:
         self._ctx = ctx
         self._fs = fs
         self._services = services
         self._procs = ProcTable(ctx)
+        self._net = NetCalls(ctx, self._fwd, services, self._killed)
+        self._sockets = self._net.table  # pid -> {fd: socket}: the file calls' check
         self._boot_ns = time.monotonic_ns()
         self.fs_restarts = 0
 
@@ -53,6 +60,11 @@ class Core:
     def _fs_failed(self) -> None:
         self.fs_restarts += 1
         self._fs = self._services.fs()
+        self._net.fs_restarted()
+
+    def _killed(self, pid: int) -> bool:
+        me = self._procs.get(pid)
+        return me is not None and me.killed
 
     def _fwd(self, method: str, *args):
         try:
@@ -81,24 +93,36 @@ class Core:
         return self._fwd("open", pid, path, mode)
 
     def close(self, pid: int, fd: int) -> int:
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.close(pid, fd)
         return self._fwd("close", pid, fd)
 
     def read(self, pid: int, fd: int, buf, count: int):
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.recv(pid, fd, buf, count)
         return self._fwd_buffer("read", pid, fd, buf, count)
 
     def write(self, pid: int, fd: int, buf, count: int):
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.send(pid, fd, buf, count)
         return self._fwd_buffer("write", pid, fd, buf, count)
 
     def seek(self, pid: int, fd: int, offset: int, whence: int) -> int:
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.seek(pid, fd)
         return self._fwd("seek", pid, fd, offset, whence)
 
     def fstat(self, pid: int, fd: int):
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.fstat(pid, fd)
         return self._fwd_tuple("fstat", 6, pid, fd)
 
     def mknod(self, pid: int, path: str, major: int, minor: int) -> int:
         return self._fwd("mknod", pid, path, major, minor)
 
     def dup(self, pid: int, fd: int) -> int:
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.dup(pid, fd)
         return self._fwd("dup", pid, fd)
 
     def pipe(self, pid: int):
@@ -124,6 +148,8 @@ class Core:
         return (got, "") if type(got) is int else got
 
     def readdir(self, pid: int, fd: int):
+        if pid in self._sockets and fd in self._sockets[pid]:
+            return self._net.readdir(pid, fd)
         return self._fwd_tuple("readdir", 0, pid, fd)
 
     # -- processes ------------------------------------------------------------------------------
@@ -167,9 +193,11 @@ class Core:
             self._procs.exited(child, CRASHED)
             self._procs.reap(pid, child.pid)
             return got
+        self._net.inherit(pid, child.pid, fds)
         program, why = self._services.load_program(child.pid, name, source)
         if program is None:
             self._write_error(child.pid, f"{name}: cannot load: {why}\n")
+            self._net.exit(child.pid, False)
             self._fwd("exit", child.pid)
             self._procs.exited(child, CRASHED)
             self._procs.reap(pid, child.pid)
@@ -188,6 +216,7 @@ class Core:
         if status == CRASHED:
             self._write_error(child.pid, f"rv6: pid {child.pid} ({child.name}) crashed: "
                                          f"{child.reason}\n")
+        self._net.exit(child.pid, status in (CRASHED, KILLED))
         self._fwd("exit", child.pid)
         self._services.stop_program(child.pid)
         self._procs.exited(child, status)

@@ -37,6 +37,10 @@ EFAULT, EBUSY, EEXIST, EXDEV, ENODEV = 14, 16, 17, 18, 19
 ENOTDIR, EISDIR, EINVAL, ENFILE, EMFILE = 20, 21, 22, 23, 24
 EFBIG, ENOSPC, ESPIPE, EMLINK, EPIPE = 27, 28, 29, 31, 32
 ENAMETOOLONG, ENOTEMPTY, ELOOP = 36, 39, 40
+# sockets (domains/rv6/sysnet.py)
+ENOTSOCK, EDESTADDRREQ, EMSGSIZE, EOPNOTSUPP, EADDRINUSE = 88, 89, 90, 95, 98
+EADDRNOTAVAIL, ENETDOWN, ECONNRESET, EISCONN, ENOTCONN = 99, 100, 104, 106, 107
+EALREADY, EINPROGRESS = 114, 115
 
 ERRNO_NAMES: dict[int, str] = {
     EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO",
@@ -45,6 +49,10 @@ ERRNO_NAMES: dict[int, str] = {
     ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", ENFILE: "ENFILE",
     EMFILE: "EMFILE", EFBIG: "EFBIG", ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EMLINK: "EMLINK",
     EPIPE: "EPIPE", ENAMETOOLONG: "ENAMETOOLONG", ENOTEMPTY: "ENOTEMPTY", ELOOP: "ELOOP",
+    ENOTSOCK: "ENOTSOCK", EDESTADDRREQ: "EDESTADDRREQ", EMSGSIZE: "EMSGSIZE",
+    EOPNOTSUPP: "EOPNOTSUPP", EADDRINUSE: "EADDRINUSE", EADDRNOTAVAIL: "EADDRNOTAVAIL",
+    ENETDOWN: "ENETDOWN", ECONNRESET: "ECONNRESET", EISCONN: "EISCONN", ENOTCONN: "ENOTCONN",
+    EALREADY: "EALREADY", EINPROGRESS: "EINPROGRESS",
 }
 
 
@@ -58,6 +66,7 @@ O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
 O_CREATE, O_TRUNC, O_NOFOLLOW, O_APPEND = 0x200, 0x400, 0x800, 0x1000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 T_DIR, T_FILE, T_DEVICE, T_SYMLINK = 1, 2, 3, 4
+T_SOCKET = 5  # fstat's type of a socket descriptor (never on disk)
 CONSOLE = 1  # the console's major device number
 
 # -- limits ---------------------------------------------------------------------------------
@@ -167,6 +176,27 @@ class Rv6(Interface):
         """Nanoseconds since Rv6 booted."""
         ...
     def sleep(self, pid: int, ns: int) -> int: ...
+    # -- sockets (domains/rv6/sysnet.py): descriptors in the same table as files; the
+    # calls of interfaces/socket.py with Rv6's 4 KiB buffers and counts --
+    def socket(self, pid: int, kind: int) -> int: ...
+    def bind(self, pid: int, fd: int, port: int) -> int: ...
+    def listen(self, pid: int, fd: int, backlog: int) -> int: ...
+    def accept(self, pid: int, fd: int) -> tuple[int, int, int]:
+        """(new fd, peer ip, peer port) or (-errno, 0, 0)."""
+        ...
+    def connect(self, pid: int, fd: int, ip: int, port: int) -> int: ...
+    def send(self, pid: int, fd: int, buf: RRef[Block], count: int) -> tuple[int, RRef[Block]]: ...
+    def recv(self, pid: int, fd: int, buf: RRef[Block], count: int) -> tuple[int, RRef[Block]]: ...
+    def sendto(self, pid: int, fd: int, buf: RRef[Block], count: int, ip: int,
+               port: int) -> tuple[int, RRef[Block]]: ...
+    def recvfrom(self, pid: int, fd: int, buf: RRef[Block],
+                 count: int) -> tuple[int, int, int, RRef[Block]]:
+        """(n, source ip, source port, buf)."""
+        ...
+    def poll(self, pid: int, fds: tuple[int, ...], events: tuple[int, ...],
+             timeout_ms: int) -> tuple[int, ...]:
+        """revents per descriptor (sockets and files; a file is always ready)."""
+        ...
     # -- administration (the trusted front that booted Rv6) --
     def boot(self) -> int:
         """Start /init (pid 1), which opens the console and runs /sh."""

@@ -14,6 +14,10 @@ all sockets are non-blocking and `poll` is how a caller waits):
     sendto(fd, buf, ip, port) -> bytes      EMSGSIZE (> 1472 bytes)
     recvfrom(fd, buf) -> (bytes, ip, port, buf)
     close(fd) -> 0                          EBADF for every call on a closed descriptor
+    abort(fd) -> 0                          close with a RST (a crashed holder's sockets)
+    send_block(fd, buf, count), recv_block(fd, buf, count), sendto_block(fd, buf, count,
+        ip, port), recvfrom_block(fd, buf, count): the same with a 4 KiB RRef[Block] and
+        a byte count (Rv6's read/write buffers, lent or moved straight through)
     poll(fds, events, timeout_ms) -> revents, one per fd (POLLIN, POLLOUT, POLLERR,
                                     POLLHUP, POLLNVAL), waiting at most timeout_ms
     setsockopt(fd, SO_KEEPALIVE, idle_seconds) -> 0
@@ -22,6 +26,8 @@ IPv4 addresses cross as 32-bit numbers (`ip_number`/`ip_text` convert).
 Buffers are RRefs (zero copy across the proxy): `send`/`sendto` borrow a SockBuf for
 the call (the stack copies the `len` bytes of `data` into its TCP send buffer or a
 datagram); `recv`/`recvfrom` take one by move, fill `len` and `data`, and hand it back.
+The `_block` variants take Rv6's `RRef[Block]` (no header; the count is an argument),
+so the Rv6 core passes a program's buffer through without a copy.
 `fill(buf, data)` and `contents(buf)` are the caller-side helpers (they run in the
 calling domain, which owns the buffer).
 
@@ -37,7 +43,7 @@ import struct
 
 import numpy as np
 
-from ..heap import Layout, RRef
+from ..heap import Block, Layout, RRef
 from ..idl import Borrowed, Interface
 
 STREAM, DGRAM = 1, 2
@@ -75,6 +81,20 @@ class Socket(Interface):
     def recvfrom(self, fd: int, buf: RRef[SockBuf]) -> tuple[int, int, int, RRef[SockBuf]]: ...
 
     def close(self, fd: int) -> int: ...
+
+    def abort(self, fd: int) -> int:
+        """Close with a RST for a TCP connection (unaccepted ones of a listener too)."""
+        ...
+
+    def send_block(self, fd: int, buf: Borrowed[RRef[Block]], count: int) -> int: ...
+
+    def recv_block(self, fd: int, buf: RRef[Block], count: int) -> tuple[int, RRef[Block]]: ...
+
+    def sendto_block(self, fd: int, buf: Borrowed[RRef[Block]], count: int, ip: int,
+                     port: int) -> int: ...
+
+    def recvfrom_block(self, fd: int, buf: RRef[Block],
+                       count: int) -> tuple[int, int, int, RRef[Block]]: ...
 
     def poll(self, fds: tuple[int, ...], events: tuple[int, ...], timeout_ms: int) -> tuple[int, ...]:
         """Run the stack (receive, timers, transmit) until one of `fds` is ready or

@@ -13,6 +13,9 @@ capability. What a domain can do with it, and nothing more:
   it from the domain table (`Kernel.forget`: the kernel's bounded history keeps it).
 * `fs()`: the file-system domain's current proxy, restarting it first if it crashed
   (the restart mounts the image again and replays its log).
+* `net()`: the network stack domain's current Socket proxy (restarted first if it
+  crashed), or None when the trusted side attached no stack (`attach_net`): sockets
+  are then ENETDOWN. The core is the stack's only client on the programs' behalf.
 
 A `SyscallPort` is what a program sees of Rv6: the system calls without the pid, which
 the port adds (a program cannot act as another process). It checks argument types
@@ -62,6 +65,7 @@ class ProgramServices(Sealed):
     def __init__(self, kernel: Any, fs_name: str) -> None:
         self._kernel = kernel
         self._fs_name = fs_name
+        self._net_name: str | None = None
         self._core: Any = None
         self._names: dict[int, str] = {}
         self._ulib = _ulib_source()
@@ -75,6 +79,25 @@ class ProgramServices(Sealed):
         if self._core is None and isinstance(core, ProxyBase) and issubclass(
                 core.interface, Rv6):
             self._core = core
+
+    def attach_net(self, name: str) -> None:
+        """Set by the trusted side: the name of the netstack domain Rv6's sockets use."""
+        from ..interfaces.socket import Socket
+
+        if not issubclass(self._kernel.domain(name).spec.image.provides, Socket):
+            raise ValueError(f"{name} does not provide Socket")
+        self._net_name = name
+
+    def net(self) -> Any:
+        if self._net_name is None:
+            return None
+        try:
+            domain = self._kernel.domain(self._net_name)
+            if domain.state == "running":
+                return domain.proxy
+            return self._kernel.restart(self._net_name)
+        except Exception:  # stopped for good, or the restart failed: sockets fail
+            return None
 
     def load_program(self, pid: int, name: str, source: str) -> tuple[Any, str]:
         from ..kernel import loader
@@ -245,3 +268,64 @@ class SyscallPort(Sealed):
 
     def sleep(self, ns: Any) -> int:
         return self._call("sleep", ns) if _is_int(ns) else -EINVAL
+
+    # -- sockets (domains/rv6/sysnet.py) ----------------------------------------------------
+    def socket(self, kind: Any) -> int:
+        return self._call("socket", kind) if _is_int(kind) else -EINVAL
+
+    def bind(self, fd: Any, port: Any) -> int:
+        return self._call("bind", fd, port) if _is_int(fd) and _is_int(port) else -EINVAL
+
+    def listen(self, fd: Any, backlog: Any) -> int:
+        return self._call("listen", fd, backlog) if _is_int(fd) and _is_int(backlog) else -EINVAL
+
+    def accept(self, fd: Any) -> tuple[int, int, int]:
+        if not _is_int(fd):
+            return (-EINVAL, 0, 0)
+        got = self._call("accept", fd)
+        return (got, 0, 0) if type(got) is int else got
+
+    def connect(self, fd: Any, ip: Any, port: Any) -> int:
+        ok = _is_int(fd) and _is_int(ip) and _is_int(port)
+        return self._call("connect", fd, ip, port) if ok else -EINVAL
+
+    def _sock_buffer(self, method: str, fd: Any, buf: Any, count: Any, *address: Any) -> Any:
+        """send/recv/sendto/recvfrom: the buffer moves in and comes back, as for read."""
+        width = 4 if method == "recvfrom" else 2
+        if type(buf) is not RRef or buf.layout is not Block:
+            return (-EFAULT, 0, 0, buf) if width == 4 else (-EFAULT, buf)
+        if not (_is_int(fd) and _is_int(count) and all(_is_int(a) for a in address)):
+            return (-EINVAL, 0, 0, buf) if width == 4 else (-EINVAL, buf)
+        try:
+            return getattr(self._core, method)(self._pid, fd, buf, count, *address)
+        except RpcError:
+            return (-5, 0, 0, RRef.new(Block)) if width == 4 else (-5, RRef.new(Block))
+
+    def send(self, fd: Any, buf: Any, count: Any) -> tuple[int, Any]:
+        got: tuple[int, Any] = self._sock_buffer("send", fd, buf, count)
+        return got
+
+    def recv(self, fd: Any, buf: Any, count: Any) -> tuple[int, Any]:
+        got: tuple[int, Any] = self._sock_buffer("recv", fd, buf, count)
+        return got
+
+    def sendto(self, fd: Any, buf: Any, count: Any, ip: Any, port: Any) -> tuple[int, Any]:
+        got: tuple[int, Any] = self._sock_buffer("sendto", fd, buf, count, ip, port)
+        return got
+
+    def recvfrom(self, fd: Any, buf: Any, count: Any) -> tuple[int, int, int, Any]:
+        got: tuple[int, int, int, Any] = self._sock_buffer("recvfrom", fd, buf, count)
+        return got
+
+    def poll(self, fds: Any, events: Any, timeout_ms: Any) -> tuple[int, ...]:
+        if isinstance(fds, list):
+            fds = tuple(fds)
+        if isinstance(events, list):
+            events = tuple(events)
+        ok = (type(fds) is tuple and type(events) is tuple and len(fds) == len(events)
+              and all(_is_int(f) for f in fds) and all(_is_int(e) for e in events)
+              and _is_int(timeout_ms))
+        if not ok:
+            return tuple(0x020 for _ in fds) if type(fds) is tuple else ()  # POLLNVAL
+        got: tuple[int, ...] = self._call("poll", fds, events, timeout_ms)
+        return (0x020,) * len(fds) if type(got) is int else got
