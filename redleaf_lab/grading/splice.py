@@ -167,3 +167,24 @@ def domain_from_source(name: str, provides: str, source: str, workdir: str | Pat
     (target / loader.MANIFEST).write_text("\n".join(manifest) + "\n")
     (target / f"{name}.py").write_text(source)
     return target
+
+
+def rewrite_file(folder: str | Path, filename: str, old: str, new: str) -> None:
+    """Replace the single occurrence of `old` in folder/filename with `new`: the graded
+    copy's plumbing (a smaller cache, a student's table in place of a library one). It
+    fails loudly when the domain's text changed, so a grader never runs on a stale hook."""
+    path = Path(folder) / filename
+    text = path.read_text()
+    if text.count(old) != 1:
+        raise RuntimeError(f"grading hook: {filename} holds {text.count(old)} copies of "
+                           f"{old!r}, expected exactly one (the domain changed?)")
+    path.write_text(text.replace(old, new))
+
+
+def add_file(folder: str | Path, filename: str, text: str) -> Path:
+    """A new file in the graded copy (a module the student's code lives in)."""
+    path = Path(folder) / filename
+    if path.exists():
+        raise RuntimeError(f"grading hook: {filename} exists already in {Path(folder).name}")
+    path.write_text(text)
+    return path
