@@ -10,13 +10,19 @@ send on a closed or shut connection EPIPE, recv on a listening socket ENOTCONN, 
 call that would block EAGAIN (every socket is non-blocking; `poll` is how to wait).
 Nothing here raises on bad input.
 
-Descriptors are small integers, reused lowest first, at most `limit` at once. Closing
-a descriptor hands its TCP connection to the stack (FIN, TIME-WAIT happen without it).
+Descriptors are sparse: random numbers below 2**30 (fresh entropy in each incarnation),
+at most `limit` open at once (EMFILE beyond). Every holder of the Socket capability
+shares one table, so a descriptor is a name that only those it was handed can use: a
+co-holder cannot guess another's (1 in ~10**6 per try with the table full), and a
+descriptor kept across a stack restart names nothing in the new incarnation (EBADF).
+Closing a descriptor hands its TCP connection to the stack (FIN, TIME-WAIT happen
+without it).
 
 Ownership: one Sockets per Stack, serialized by the domain's lock.
 """
 
 import errno
+import random
 
 from .tcp_conn import CAN_SEND, CLOSED, SYN_SENT
 
@@ -42,6 +48,7 @@ class Sockets:
         self.stack = stack
         self.limit = limit
         self.table = {}
+        self._names = random.Random()  # seeded from the OS: unpredictable descriptors
 
     def _get(self, fd):
         if type(fd) is not int:
@@ -53,9 +60,9 @@ class Sockets:
             return -errno.EINVAL
         if len(self.table) >= self.limit:
             return -errno.EMFILE
-        fd = 0
+        fd = self._names.getrandbits(30)
         while fd in self.table:
-            fd += 1
+            fd = self._names.getrandbits(30)
         self.table[fd] = Socket(kind)
         return fd
 

@@ -206,7 +206,7 @@ class NetCalls:
     # -- file calls on a socket descriptor ------------------------------------------------
     def fstat(self, pid: int, fd: int) -> tuple:
         s = self.get(pid, fd)
-        return (-EBADF, 0, 0, 0, 0, 0) if s is None else (0, 0, s.sid, T_SOCKET, 1, 0)
+        return (-EBADF, 0, 0, 0, 0, 0) if s is None else (0, 0, 0, T_SOCKET, 1, 0)
 
     def seek(self, pid: int, fd: int) -> int:
         return -ESPIPE

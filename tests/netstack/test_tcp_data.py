@@ -218,12 +218,12 @@ def test_fin_before_missing_data_waits_for_it():
 
 def test_sequence_numbers_wrap_around_2_to_the_32():
     host = Host()
-    host.listen()
+    listener = host.listen()
     host.stack.tcp.random.getrandbits = lambda bits: 0xFFFFFFF0  # our ISS just below 2^32
     out = host.feed(tcp(C, 80, 0xFFFFFFFA, 0, SYN, mss=1460))  # theirs too
     assert out[0].seq == 0xFFFFFFF0
     host.feed(tcp(C, 80, 0xFFFFFFFB, 0xFFFFFFF1, ACK))
-    fd = host.sockets.accept(min(host.sockets.table))[0]
+    fd = host.sockets.accept(listener)[0]
     host.feed(tcp(C, 80, 0xFFFFFFFB, 0xFFFFFFF1, ACK, b"0123456789"))  # crosses 2^32
     assert host.sockets.recv(fd, 100) == (10, b"0123456789")
     host.sockets.send(fd, b"x" * 3000)

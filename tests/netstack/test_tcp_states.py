@@ -110,8 +110,8 @@ def to_state(host: Host, state: str):
     if state == "SYN-RECEIVED":
         (synack,) = host.feed(tcp(C, 80, 1000, 0, SYN))
         return synack.seq + 1, 1001
-    nxt, fd = host.handshake()[0] + 1, 1
-    fd = max(host.sockets.table)
+    iss, fd = host.handshake()
+    nxt = iss + 1
     theirs = 1001
     if state == "ESTABLISHED":
         return nxt, theirs
