@@ -13,7 +13,7 @@ from redleaf_lab.grading.grader import format_grade, grade
 from .conftest import WRONG, student_notebook
 
 
-@pytest.mark.parametrize("lab", ["1", "2", "3", "4", "5", "7"])
+@pytest.mark.parametrize("lab", ["1", "2", "3", "4", "5", "6", "7"])
 def test_instructor_solutions_score_full_points(lab: str) -> None:
     result = grade(lab)
     assert len(result.tests) >= 4, format_grade(result)
@@ -36,6 +36,8 @@ WRONG_SOLUTIONS = [
     ("lab04-tx-cleanup", "lab04_tx_ignores_dd.py", 15, "the clean-up gave back"),
     ("lab05-bmap", "lab05_bmap_allocates_on_read.py", 15, "bmap(..., alloc=False) allocated"),
     ("lab05-log-write", "lab05_log_forgets_pin.py", 15, "log_write must pin it"),
+    ("lab06-rto", "lab06_rto_no_maximum.py", 15, "2.5: at most 60 s"),
+    ("lab06-ipv4", "lab06_ipv4_accepts_fragments.py", 15, "was not dropped as ip_fragment"),
     ("lab07-populate", "lab07_populate_no_backends.py", 15, "populate([], M) must return"),
     ("lab07-rewrite", "lab07_rewrite_zero_udp.py", 15, "must keep 0"),
 ]
