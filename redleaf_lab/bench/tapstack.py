@@ -8,6 +8,14 @@ domain over the stack (built-in site or `files`, HTTP on port 80, UDP echo on po
 and one serving thread that runs `httpd.run` in a loop. Linux in the namespace is the
 peer: `run_in_ns("curl", ...)` runs a client there.
 
+With `rv6_workers=N` (N >= 1) the server is the Rv6 httpd program instead of the httpd
+domain: Rv6 boots in the same kernel on an image holding the site under /www (mkfs's
+files plus the built-in site or `files`), its core reaches the netstack through its
+program services (`attach_net`; the core restarts a crashed stack itself), and the
+serving thread runs `httpd -w N /www` through Rv6's shell, again whenever it ends (a
+crashed program is restarted, as a supervisor would; `rv6_runs` keeps each run's
+status and console output). `close()` kills it first (Rv6's interrupt).
+
 Used by `redleaf-lab net up`, `redleaf-lab bench http|udp`, tests/netstack/test_tap.py
 and the lab notebook. Needs root, /dev/net/tun and `ip`; `missing_requirements()` says
 what is absent. Not thread safe: one owner drives start/close; the serving thread only
@@ -51,7 +59,7 @@ class TapStack:
                  files: tuple[tuple[str, bytes], ...] | None = None,
                  stack_options: tuple[tuple[str, Any], ...] = (),
                  httpd_options: tuple[tuple[str, Any], ...] = (), suffix: str = "",
-                 trace: bool = False) -> None:
+                 trace: bool = False, rv6_workers: int = 0) -> None:
         import redleaf_lab
 
         if prefix != 24 and not 8 <= prefix <= 30:
@@ -72,6 +80,9 @@ class TapStack:
         self.stack: Any = None
         self.stack_shadow: Any = None
         self.httpd: Any = None
+        self.rv6: Any = None
+        self.rv6_workers = rv6_workers
+        self.rv6_runs: list[tuple[int, str]] = []
         self.errors: list[BaseException] = []
         self.rounds = 0
         self._stop = threading.Event()
@@ -104,13 +115,22 @@ class TapStack:
             octets = tuple(int(x) for x in self.address.split("."))
             self.stack = self.kernel.load("netstack", name=names["netstack"], net=self.net,
                                           address=octets, options=self.stack_options)
-            # httpd reaches the stack through its shadow: a crashed stack restarts with
-            # no connections (peers get RST) and httpd listens again
-            self.stack_shadow = make_shadow(self.kernel, names["netstack"],
-                                            ShadowPolicy(backoff_s=0.0))
-            self.httpd = self.kernel.load("httpd", name=names["httpd"], sockets=self.stack_shadow,
-                                          files=self.files, options=self.httpd_options)
-            self._thread = threading.Thread(target=self._serve, name="httpd-loop", daemon=True)
+            if self.rv6_workers:
+                from ..rv6img.system import boot_rv6
+
+                self.rv6 = boot_rv6(self.kernel, rv6_site_image(self.files))
+                self.rv6.services.attach_net(names["netstack"])
+                serve = self._serve_rv6
+            else:
+                # httpd reaches the stack through its shadow: a crashed stack restarts
+                # with no connections (peers get RST) and httpd listens again
+                self.stack_shadow = make_shadow(self.kernel, names["netstack"],
+                                                ShadowPolicy(backoff_s=0.0))
+                self.httpd = self.kernel.load("httpd", name=names["httpd"],
+                                              sockets=self.stack_shadow, files=self.files,
+                                              options=self.httpd_options)
+                serve = self._serve
+            self._thread = threading.Thread(target=serve, name="httpd-loop", daemon=True)
             self._thread.start()
             self.wait_reachable()
         except BaseException:
@@ -131,11 +151,20 @@ class TapStack:
         except BaseException as exc:  # reported by whoever checks `errors`
             self.errors.append(exc)
 
+    def _serve_rv6(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.rv6_runs.append(self.rv6.run(f"httpd -w {self.rv6_workers} /www"))
+                if not self._stop.is_set():
+                    self._stop.wait(0.05)
+        except BaseException as exc:
+            self.errors.append(exc)
+
     def pause(self) -> None:
         """Stop serving and stop the model's thread (a benchmark measuring another path
         wants this stack's CPU back); `resume()` undoes it."""
         self._pause.set()
-        if self._thread is not None and not self._paused.wait(10):
+        if self.rv6 is None and self._thread is not None and not self._paused.wait(10):
             raise RuntimeError("the serving loop did not pause")
         self.device.stop_thread()
 
@@ -156,10 +185,19 @@ class TapStack:
 
     def close(self) -> None:
         self._stop.set()
+        if self.rv6 is not None and self._thread is not None:
+            deadline = time.monotonic() + 10
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                try:
+                    self.rv6.core.interrupt()  # kill httpd: the serving thread's run ends
+                except Exception:
+                    break
+                self._thread.join(0.1)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        for name in (self.names[d] for d in ("httpd", "netstack", "ixgbe")):
+        rv6 = () if self.rv6 is None else ("rv6", "rv6fs", self.rv6.driver)
+        for name in (*rv6, *(self.names[d] for d in ("httpd", "netstack", "ixgbe"))):
             if name in self.kernel.domains:
                 try:
                     self.kernel.stop(name)
@@ -205,7 +243,21 @@ class TapStack:
                                 stderr=subprocess.PIPE)
 
     def counters(self) -> dict[str, int]:
-        return dict(self.stack.counters())
+        # the current incarnation's (Rv6's core restarts a crashed stack without a shadow)
+        return dict(self.kernel.proxy(self.names["netstack"]).counters())
 
     def url(self, path: str = "/") -> str:
         return f"http://{self.address}{path}"
+
+
+def rv6_site_image(files: tuple[tuple[str, bytes], ...] | None = None) -> Any:
+    """An Rv6 image: mkfs's default files (the programs, httpd among them) and the site
+    (`files`, or the built-in one) under /www."""
+    from ..domains.httpd.site import builtin_files
+    from ..rv6img import default_files, mkfs
+
+    contents = default_files()
+    for path, body in (files if files is not None else builtin_files()):
+        contents["/www" + path] = body
+    size = sum(len(body) for body in contents.values())
+    return mkfs(max(2048, 2 * (size // 4096) + 1024), contents)

@@ -1,11 +1,13 @@
 """`redleaf-lab net up` and the network benchmarks `bench http` and `bench udp`.
 
-    redleaf-lab net up [--address A] [--seconds S] [--folder DIR]
+    redleaf-lab net up [--address A] [--seconds S] [--folder DIR] [--rv6 [--workers N]]
         the netstack and httpd domains on the ixgbe driver (behind its shadow) over the
         82599 model, whose wire is a TAP device in a fresh namespace (peer: A's /24, .1
         or .2), serving DIR's files (read here: domains cannot open files) or the built-in
         site; prints how to reach it, serves until Ctrl-C or S seconds, prints the
-        stack's counters, and deletes everything it made.
+        stack's counters, and deletes everything it made. With --rv6 the server is the
+        Rv6 httpd program (`httpd -w N /www`, N processes), loaded from Rv6's file
+        system, serving the site from /www there, over Rv6's socket system calls.
     redleaf-lab bench http [--seconds S] [--connections N] [--json]
     redleaf-lab bench udp [--seconds S] [--json]
 
@@ -28,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--seconds", type=float, default=None, help="serve this long, then stop")
     up.add_argument("--folder", default=None,
                     help="serve the files of this folder (default: the built-in site)")
+    up.add_argument("--rv6", action="store_true",
+                    help="serve with the Rv6 httpd program from Rv6's file system")
+    up.add_argument("--workers", type=int, default=2,
+                    help="Rv6 httpd processes (each serves up to 13 connections)")
     up.set_defaults(func=_net_up)
 
 
@@ -79,14 +85,20 @@ def _net_up(args: argparse.Namespace) -> int:
 
     peer = peer_of(args.address)
     files = None if args.folder is None else read_folder(args.folder)
-    stack = TapStack(address=args.address, peer=peer, files=files)
+    if args.rv6 and not 1 <= args.workers <= 8:
+        raise ValueError("--workers must be 1..8")
+    stack = TapStack(address=args.address, peer=peer, files=files,
+                     rv6_workers=args.workers if args.rv6 else 0)
     stack.start()
     try:
         ns = stack.namespace
-        print(f"netstack {args.address} is up on TAP {stack.tap} in namespace {ns} (peer {peer}/24)")
+        server = "the Rv6 httpd program" if args.rv6 else "the httpd domain"
+        print(f"netstack {args.address} is up on TAP {stack.tap} in namespace {ns} (peer {peer}/24), "
+              f"serving with {server}")
         print(f"  ip netns exec {ns} curl http://{args.address}/")
         print(f"  ip netns exec {ns} ping -c 3 {args.address}")
-        print(f"  echo hello | ip netns exec {ns} nc -u -w 1 {args.address} 7")
+        if not args.rv6:
+            print(f"  echo hello | ip netns exec {ns} nc -u -w 1 {args.address} 7")
         print(f"  ip netns exec {ns} wrk -c 20 -d 5 http://{args.address}/")
         print("serving; Ctrl-C stops" if args.seconds is None else f"serving for {args.seconds:g} s",
               flush=True)
@@ -99,9 +111,13 @@ def _net_up(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         counters = stack.counters()
-        served = dict(stack.httpd.stats())
-        print(f"served {served['requests']} requests on {served['accepted']} connections; "
-              f"{counters.get('dropped', 0)} frames dropped")
+        if args.rv6:
+            print(f"rv6 httpd ran {len(stack.rv6_runs) + 1} time(s); "
+                  f"{counters.get('dropped', 0)} frames dropped")
+        else:
+            served = dict(stack.httpd.stats())
+            print(f"served {served['requests']} requests on {served['accepted']} connections; "
+                  f"{counters.get('dropped', 0)} frames dropped")
         for name, value in counters.items():
             if name.startswith("drop_"):
                 print(f"  {name:<28} {value}")

@@ -7,10 +7,12 @@ with "Connection: keep-alive"), pipelined requests, "/" is /index.html, an unkno
 is 404 with ROOT/404.html, another method 501; a malformed request (bad request line,
 header field, missing Host, a Transfer-Encoding, a head over 8 KiB) gets 400 and the
 connection is closed, and the server goes on. Each response reads its file from the
-file system (open, fstat, read): nothing is cached. A path with a ".." segment is 404.
+file system (open, fstat, read): nothing is cached. A path with a ".." segment is 404;
+a file that exists but cannot be read (an fs error) is 500.
 
-Descriptors: a process has NOFILE (16) of them, so one process serves at most 13
-connections at once (stdin is closed; stdout and stderr and the listener stay). With
+Descriptors: a process has NOFILE (16) of them, so one process serves at most 12
+connections at once (stdin is closed; stdout, stderr, the listener and one for the file
+being read stay). With
 -w N the server spawns N-1 workers (`httpd -L ROOT`), each given the listening socket as
 its fd 0, as a pre-forking server does; a process at its limit stops accepting and
 leaves new connections queued for the others. -t SECONDS ends the server (and its
@@ -26,7 +28,10 @@ MAX_HEAD = 8192
 MAX_BODY = 65536
 CHUNK = 4096
 TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 501: "Not Implemented"}
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
+           501: "Not Implemented"}
+MISSING = (2, 20, 21)  # ENOENT, ENOTDIR, EISDIR: 404; any other error: 500
+CONNECTIONS = NOFILE - 4  # per process
 TYPES = {"html": "text/html", "css": "text/css", "txt": "text/plain"}
 BAD = ("", "", "", False)
 
@@ -126,16 +131,17 @@ class Server:
 
     # -- files ----------------------------------------------------------------------------
     def read_file(self, path):
-        """The bytes of ROOT/path, or None (missing, not a file, or a ".." in the path)."""
+        """The bytes of ROOT/path; None if missing (or not a file, or a ".." in the
+        path); an int (-errno) if the file system failed."""
         if ".." in path.split("/"):
             return None
         fd = self.u.open(self.root + path, O_RDONLY)
         if fd < 0:
-            return None
+            return None if -fd in MISSING else fd
         st = self.u.fstat(fd)
         data = self.u.read_all(fd) if st[0] == 0 and st[3] == T_FILE else None
         self.u.close(fd)
-        return data if type(data) is bytes else None
+        return data
 
     def respond(self, request):
         method, target, _version, keep = request
@@ -146,10 +152,12 @@ class Server:
         if path == "/":
             path = "/index.html"
         body = self.read_file(path)
-        if body is None:
+        if type(body) is int:
+            status, kind, body = 500, "text/html", b"<h1>500 Internal Server Error</h1>\n"
+        elif body is None:
             status, kind = 404, "text/html"
             body = self.read_file("/404.html")
-            if body is None:
+            if type(body) is not bytes:
                 body = b"<h1>404 Not Found</h1>\n"
         else:
             status = 200
@@ -159,7 +167,7 @@ class Server:
 
     # -- connections ----------------------------------------------------------------------
     def accept(self, lfd):
-        while len(self.conns) < NOFILE - 3:
+        while len(self.conns) < CONNECTIONS:
             fd, _ip, _port = self.sys.accept(lfd)
             if fd < 0:
                 return
@@ -225,7 +233,7 @@ class Server:
         deadline = None if seconds is None else self.u.uptime() + int(seconds * 1e9)
         while deadline is None or self.u.uptime() < deadline:
             fds, events = [], []
-            if len(self.conns) < NOFILE - 3:
+            if len(self.conns) < CONNECTIONS:
                 fds.append(lfd)
                 events.append(POLLIN)
             for fd, conn in self.conns.items():
