@@ -13,7 +13,7 @@ from redleaf_lab.grading.grader import format_grade, grade
 from .conftest import WRONG, student_notebook
 
 
-@pytest.mark.parametrize("lab", ["1", "2", "3", "4", "5", "6", "7"])
+@pytest.mark.parametrize("lab", ["1", "2", "3", "4", "5", "6", "7", "8"])
 def test_instructor_solutions_score_full_points(lab: str) -> None:
     result = grade(lab)
     assert len(result.tests) >= 4, format_grade(result)
@@ -40,6 +40,8 @@ WRONG_SOLUTIONS = [
     ("lab06-ipv4", "lab06_ipv4_accepts_fragments.py", 15, "was not dropped as ip_fragment"),
     ("lab07-populate", "lab07_populate_no_backends.py", 15, "populate([], M) must return"),
     ("lab07-rewrite", "lab07_rewrite_zero_udp.py", 15, "must keep 0"),
+    ("lab08-cstyle", "lab08_cstyle_never_full.py", 15, "returned INSERTED, expected FULL"),
+    ("lab08-vector", "lab08_vector_loops_per_key.py", 15, "it loops over the keys in Python"),
 ]
 
 
