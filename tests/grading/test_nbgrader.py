@@ -14,7 +14,8 @@ from redleaf_lab.grading import course
 from redleaf_lab.grading import notebook as nbmod
 from redleaf_lab.grading.grader import format_grade, grade
 
-LABS = ["01-domains-and-proxies", "02-shadow-recovery", "03-nvme-driver", "04-ixgbe-driver"]
+LABS = ["01-domains-and-proxies", "02-shadow-recovery", "03-nvme-driver", "04-ixgbe-driver",
+        "05-rv6", "06-network-stack", "07-maglev-and-kv", "08-language-overheads"]
 
 
 @pytest.fixture(scope="module")
