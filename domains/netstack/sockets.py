@@ -10,7 +10,8 @@ send on a closed or shut connection EPIPE, recv on a listening socket ENOTCONN, 
 call that would block EAGAIN (every socket is non-blocking; `poll` is how to wait).
 Nothing here raises on bad input.
 
-Descriptors are sparse: random numbers below 2**30 (fresh entropy in each incarnation),
+Descriptors are sparse: 2**16 plus a random 30-bit number (fresh entropy in each
+incarnation; numbers below 2**16 never name a socket),
 at most `limit` open at once (EMFILE beyond). Every holder of the Socket capability
 shares one table, so a descriptor is a name that only those it was handed can use: a
 co-holder cannot guess another's (1 in ~10**6 per try with the table full), and a
@@ -30,6 +31,7 @@ STREAM, DGRAM = 1, 2
 POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x001, 0x004, 0x008, 0x010, 0x020
 SO_KEEPALIVE = 1  # value: idle seconds before the first probe (0: off)
 UDP_MAX = 1472  # the largest datagram that fits one 1500-byte IP packet
+SPARSE_BASE = 1 << 16  # no descriptor is below: small numbers never name a socket
 
 
 class Socket:
@@ -60,9 +62,9 @@ class Sockets:
             return -errno.EINVAL
         if len(self.table) >= self.limit:
             return -errno.EMFILE
-        fd = self._names.getrandbits(30)
+        fd = SPARSE_BASE + self._names.getrandbits(30)
         while fd in self.table:
-            fd = self._names.getrandbits(30)
+            fd = SPARSE_BASE + self._names.getrandbits(30)
         self.table[fd] = Socket(kind)
         return fd
 

@@ -6,6 +6,10 @@ Paths, all measured in one run with wrk (-t2, `connections` connections, GET / o
   the 82599 model, whose wire is a TAP device in the namespace;
 * `httpd shadow`: the same with the driver behind its shadow;
 * `httpd shadow+panic`: the same, the driver panicked every second during the run;
+* `rv6 httpd shadow`: the Rv6 httpd program (`httpd -w 2 /www`: two processes, loaded
+  from Rv6's file system, reading each file from it per request) over Rv6's socket
+  calls, the netstack and the ixgbe driver behind its shadow (the paper's "Rv6 +
+  shadow" row);
 * `nginx`: Debian's nginx (one worker, access log off) serving the same files on the
   namespace's loopback; `python http.server`: `python3 -m http.server --protocol
   HTTP/1.1` (ThreadingHTTPServer, keep-alive) and `python http.server 1.0` (the
@@ -42,7 +46,8 @@ PAPER = {"nginx_linux_rps": 70_900, "redleaf_httpd_rps": 212_000, "rv6_shadow_rp
 METHOD = """wrk -t2 -cN GET / (636-byte index, keep-alive) from one network namespace.
 httpd paths: netstack + httpd domains on the ixgbe driver over the 82599 model, wire =
 TAP in the namespace (direct; behind the shadow; behind the shadow with a panic every
-second). References on the namespace's loopback (cheaper than a TAP round trip):
+second); the Rv6 httpd program (2 processes) on the same kind of stack, driver behind
+the shadow. References on the namespace's loopback (cheaper than a TAP round trip):
 nginx (1 worker, access_log off) and python3 -m http.server, both with --protocol
 HTTP/1.1 (keep-alive) and as it comes (HTTP/1.0, a connection per request); the goal
 uses the faster.
@@ -149,7 +154,7 @@ def measure(seconds: float = 10.0, connections: int = 20, stretches: int = 2) ->
     runs: dict[str, list[dict[str, Any]]] = {}
     references: list[_Reference] = []
     tmp = tempfile.mkdtemp(prefix="rl-bench-http-")
-    direct = shadowed = None
+    direct = shadowed = rv6 = None
     try:
         os.chmod(tmp, 0o755)  # nginx's worker runs as an unprivileged user
         write_site(Path(tmp))
@@ -157,6 +162,8 @@ def measure(seconds: float = 10.0, connections: int = 20, stretches: int = 2) ->
         shadowed = TapStack(kernel=kernel, shadow=True).start()
         direct = TapStack(kernel=kernel, shadow=False, address="10.79.0.2", peer="10.79.0.1",
                           suffix="-direct").start()
+        rv6 = TapStack(kernel=kernel, shadow=True, address="10.80.0.2", peer="10.80.0.1",
+                       suffix="-rv6", rv6_workers=2).start()
         if shutil.which("nginx"):
             conf = Path(tmp) / "nginx.conf"
             conf.write_text(NGINX_CONF.format(tmp=Path(tmp) / "ngx", port=8081, root=tmp))
@@ -191,14 +198,15 @@ def measure(seconds: float = 10.0, connections: int = 20, stretches: int = 2) ->
         order: list[tuple[str, Any, Any]] = [
             ("httpd direct", direct, lambda: _wrk(direct, direct.url("/"), per, connections)),
             ("httpd shadow", shadowed, lambda: _wrk(shadowed, shadowed.url("/"), per, connections)),
-            ("httpd shadow+panic", shadowed, panicked)]
+            ("httpd shadow+panic", shadowed, panicked),
+            ("rv6 httpd shadow", rv6, lambda: _wrk(rv6, rv6.url("/"), per, connections))]
         for ref in references:
             url = f"http://127.0.0.1:{ref.port}/"
             order.append((ref.name, None, lambda url=url: _wrk(shadowed, url, per, connections)))
         for stretch in range(stretches):
             for name, serving, run in (order if stretch % 2 == 0 else order[::-1]):
                 # only the measured stack runs; the others' loops and model threads sleep
-                for candidate in (direct, shadowed):
+                for candidate in (direct, shadowed, rv6):
                     if candidate is serving:
                         candidate.resume()
                     else:
@@ -207,7 +215,7 @@ def measure(seconds: float = 10.0, connections: int = 20, stretches: int = 2) ->
     finally:
         for ref in references:
             ref.stop()
-        for stack in (direct, shadowed):
+        for stack in (direct, shadowed, rv6):
             if stack is not None:
                 stack.close()
         kernel.shutdown()
@@ -244,7 +252,9 @@ def summarise(runs: dict[str, list[dict[str, Any]]], seconds: float, connections
         "ratios": {"httpd_over_python": ratio("httpd shadow", best_python(by)),
                    "httpd_over_nginx": ratio("httpd shadow", "nginx"),
                    "direct_over_nginx": ratio("httpd direct", "nginx"),
-                   "panic_over_shadow": ratio("httpd shadow+panic", "httpd shadow")},
+                   "panic_over_shadow": ratio("httpd shadow+panic", "httpd shadow"),
+                   "rv6_over_shadow": ratio("rv6 httpd shadow", "httpd shadow"),
+                   "rv6_over_nginx": ratio("rv6 httpd shadow", "nginx")},
         "paper": PAPER, "method": METHOD,
     }
     result["goals"] = goals_json(goals(result))

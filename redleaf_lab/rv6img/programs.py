@@ -292,7 +292,7 @@ class SyscallPort(Sealed):
     def _sock_buffer(self, method: str, fd: Any, buf: Any, count: Any, *address: Any) -> Any:
         """send/recv/sendto/recvfrom: the buffer moves in and comes back, as for read."""
         width = 4 if method == "recvfrom" else 2
-        if type(buf) is not RRef or buf.layout is not Block:
+        if type(buf) is not RRef or not buf.valid or buf.layout is not Block:
             return (-EFAULT, 0, 0, buf) if width == 4 else (-EFAULT, buf)
         if not (_is_int(fd) and _is_int(count) and all(_is_int(a) for a in address)):
             return (-EINVAL, 0, 0, buf) if width == 4 else (-EINVAL, buf)
