@@ -225,6 +225,10 @@ class ShadowBase(ProxyBase):
             except NotRecoverable as exc:
                 raise self._give_up(recovery, kept, failed, f"crashed and {recovery.name} "
                                     f"cannot be retried: {exc}", error) from None
+            except Exception as exc:  # a failing restart or rule: the caller gets RpcError,
+                # and what was rescued for the call is freed, not left to nobody
+                raise self._give_up(recovery, kept, failed, f"crashed and the recovery failed: "
+                                    f"{type(exc).__name__}: {exc}", error) from exc
             proxy = self._proxy
             self.shadow_stats.retries += 1
             try:

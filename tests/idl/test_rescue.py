@@ -119,6 +119,29 @@ def test_the_retry_fails_cleanly_when_the_shadow_gives_up(kernel, domains, store
     assert kernel.heap.stats().live_objects == baseline  # rescued requests were not leaked
 
 
+def test_a_restart_that_fails_unexpectedly_is_a_give_up_not_a_leak(kernel, domains, store,
+                                                                   monkeypatch):
+    """Whatever breaks during recovery (here the restart itself raises an error that is
+    not a load failure), the caller gets RpcError naming it, and the requests rescued for
+    the call are freed: they belong to the caller, but no handle of it reaches them."""
+    kernel.load(domains / "midcrash", store=store, trip=Trip(1))
+    shadow = make_shadow(kernel, "midcrash", ShadowPolicy(backoff_s=0.0))
+    baseline = kernel.heap.stats().live_objects
+
+    def broken_restart(name: str) -> None:
+        raise MemoryError("no room for a new incarnation")
+
+    monkeypatch.setattr(kernel, "restart", broken_restart)
+    submit, _ = requests([1, 2, 3, 4])
+    with pytest.raises(RpcError, match="recovery failed: MemoryError: no room") as info:
+        shadow.submit_and_poll(submit, RRefDeque.new(BlkReq, 32), True)
+    assert isinstance(info.value.__cause__, MemoryError)
+    assert shadow.shadow_stats.gave_up == 1
+    del submit, info
+    gc.collect()
+    assert kernel.heap.stats().live_objects == baseline  # the rescued requests were freed
+
+
 class Blocker:
     """A trip whose call `crash_on` panics (as Trip) and whose call `block_on` waits inside
     the driver (polling, so the crash's unwind lands there) until the test crashes it."""
