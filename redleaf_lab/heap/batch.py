@@ -47,14 +47,18 @@ from ..kernel.context import current_owner_id
 from ..sealed import Sealed
 from .layout import Layout
 
-_gc = ffi.gc
 _new_bad = ffi.new
 _from_buffer = ffi.from_buffer
 _rl_gather = lib.rl_gather
 _rl_scatter = lib.rl_scatter
 _rl_iova_bulk = lib.rl_iova_bulk
-_rl_batch_drop = lib.rl_batch_drop
-_rl_batch_reserve = lib.rl_batch_reserve
+# A token is built by one C call that also attaches its destructor (cffi's allocator,
+# csrc/handle.h): an asynchronous unwind between "make" and "attach" would leak the token
+# and, for a token armed with ids, the objects it was to free.
+_prepare_batch = lib.rl_batch_prepare
+_alloc_batch = ffi.new_allocator(alloc=lib.rl_batch_alloc_prepared, free=lib.rl_batch_free,
+                                 should_clear_after_alloc=False)
+_as_batch = ffi.cast
 _rl_batch_take = lib.rl_batch_take
 _rl_batch_take_iovas = lib.rl_batch_take_iovas
 _NULL = ffi.NULL
@@ -64,7 +68,7 @@ _rl_batch_len = lib.rl_batch_len
 class RRefBatch(Sealed):
     """Objects of one layout, taken out of a container as a whole; see the module docstring."""
 
-    __slots__ = ("_cids", "_heap", "_hp", "_layout", "_n", "_spent", "_token")
+    __slots__ = ("_cids", "_heap", "_hp", "_layout", "_n", "_owned", "_spent", "_token")
 
     kind = "rref-batch"
 
@@ -77,11 +81,11 @@ class RRefBatch(Sealed):
         self._layout = layout
         self._spent: Any = None  # the container it was put into
         self._n = len(ids)
-        raw = lib.rl_batch_new(self._hp, _from_buffer("uint64_t[]", ids), len(ids), owner)
-        if raw == ffi.NULL:
-            raise MemoryError(f"cannot allocate a drop token for a batch of {len(ids)}")
-        self._token: Any = _gc(raw, _rl_batch_drop)
-        self._cids: Any = lib.rl_batch_ids(raw)  # the token's copy: lives as long as it
+        ids_buffer = _from_buffer("uint64_t[]", ids)  # alive until the token copied it
+        _prepare_batch(self._hp, ids_buffer, len(ids), owner)
+        self._owned: Any = _alloc_batch("char[]", 1)  # MemoryError if it cannot be made
+        self._token: Any = _as_batch("rl_batch *", self._owned)
+        self._cids: Any = lib.rl_batch_ids(self._token)  # the token's copy: lives with it
 
     @classmethod
     def take(cls, heap: CoreHeap, deque_id: int, layout: Layout, owner: int,
@@ -91,11 +95,10 @@ class RRefBatch(Sealed):
         RRefDeque.take_batch): an empty drop token is armed first, then one registry call
         (csrc/deque.c) moves the objects out and records them in it. With `iova_field`,
         the same call also gives the IOVA of that field of each object (else None)."""
-        raw = _rl_batch_reserve(heap.handle, limit, owner)
-        if raw == ffi.NULL:
-            raise MemoryError(f"cannot allocate a drop token for a batch of {limit}")
         self = cls.__new__(cls)
-        self._token = _gc(raw, _rl_batch_drop)
+        _prepare_batch(heap.handle, _NULL, limit, owner)
+        self._owned = _alloc_batch("char[]", 1)  # MemoryError if it cannot be made
+        raw = self._token = _as_batch("rl_batch *", self._owned)
         self._heap = heap
         self._hp = heap.handle
         self._layout = layout

@@ -81,6 +81,25 @@ def test_dropping_a_live_batch_frees_its_objects(kernel):
     assert not any(kernel.heap.is_live(int(i)) for i in ids) and len(dq) == 1
 
 
+def test_an_adopting_batch_frees_what_it_was_armed_with(kernel):
+    """The trusted constructor (shadows adopting rescued requests) arms its drop token
+    with the ids in the same C call that attaches the token's destructor; dropping the
+    batch frees exactly the armed objects its owner holds, and nothing twice."""
+    dq = requests([4, 5, 6])
+    refs = dq.pop_many()
+    ids = np.array([r.id for r in refs], dtype=np.uint64)
+    live = kernel.heap.stats().live_objects
+    batch = RRefBatch(kernel.heap, ids, BlkReq, owner=1)
+    assert len(batch) == 3 and batch.get("block").tolist() == [4, 5, 6]
+    del batch
+    gc.collect()
+    assert kernel.heap.stats().live_objects == live - 3
+    assert not any(kernel.heap.is_live(int(i)) for i in ids)
+    del refs  # their own tokens find the objects gone: no double free
+    gc.collect()
+    assert kernel.heap.stats().live_objects == live - 3
+
+
 def test_put_is_all_or_nothing_and_checks_the_layout(kernel):
     full = requests([1, 2])
     batch = requests([3, 4, 5]).take_batch()

@@ -157,3 +157,20 @@ void *rl_view_pin_alloc_prepared(size_t size) {
 }
 
 void rl_view_pin_free(void *p) { rl_view_pin_drop(p); }
+
+struct pending_batch { rl_heap *h; const uint64_t *ids; uint64_t n; uint32_t owner; };
+static _Thread_local struct pending_batch pending_batch;
+
+void rl_batch_prepare(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner) {
+    pending_batch = (struct pending_batch){h, ids, n, owner};
+}
+
+void *rl_batch_alloc_prepared(size_t size) {
+    (void)size;
+    struct pending_batch p = pending_batch;
+    pending_batch.h = NULL; /* once, as take_pending */
+    if (!p.h) return NULL;
+    return p.ids ? rl_batch_new(p.h, p.ids, p.n, p.owner) : rl_batch_reserve(p.h, p.n, p.owner);
+}
+
+void rl_batch_free(void *b) { rl_batch_drop(b); }

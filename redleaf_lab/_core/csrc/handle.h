@@ -83,5 +83,10 @@ void rl_handle_disarm_any(void *t);
 void rl_view_pin_prepare(rl_heap *h, uint64_t id);
 void *rl_view_pin_alloc_prepared(size_t size);
 void rl_view_pin_free(void *p);
+/* Batches the same way: rl_batch_prepare records a reserve (ids NULL: room for `n`) or a
+ * new batch (a copy of ids[0..n), taken at alloc: keep the array alive until then). */
+void rl_batch_prepare(rl_heap *h, const uint64_t *ids, uint64_t n, uint32_t owner);
+void *rl_batch_alloc_prepared(size_t size);
+void rl_batch_free(void *b);
 
 #endif
