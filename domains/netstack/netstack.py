@@ -42,7 +42,7 @@ from .tcp import TcpOptions
 
 HEADROOM = 64
 TICK = 0.01
-RECONCILE_EVERY = 0.005  # when idle: notice a driver crash within ~5 ms
+RECONCILE_EVERY = 0.005  # notice a driver crash within ~5 ms
 TX_RESERVE = 256  # pool buffers kept for transmission
 TRACE_LIMIT = 1024
 TRACE_BYTES = 96
@@ -110,16 +110,19 @@ class NetStack:
             self._next_tick = now + TICK
             stack.tick(now)
         self._transmit()
-        if n == 0 and now >= self._next_reconcile:
+        if now >= self._next_reconcile:
+            # busy or idle: under load a crash must be noticed as soon as when idle, or
+            # our lost segments wait for their RTO (>= 200 ms)
             self._next_reconcile = now + RECONCILE_EVERY
             held = len(self._free) + len(self._got) + len(self._tx) + len(self._done)
-            if self._pool.reconcile(held, net):
+            counts = _Held(net.buffers_held())  # one call serves both uses
+            if self._pool.reconcile(held, counts):
                 # buffers vanished: the driver crashed and took the frames on its rings.
                 # Resend what is unacknowledged now rather than after each RTO (a loss
                 # notification from the link layer; the timers back off as for a timeout)
                 stack.counters.add("driver_losses")
                 stack.tcp.retransmit_now(now)
-            rx_held = net.buffers_held()[0]
+            rx_held = counts.held[0]
             want = RING_SLOTS - rx_held - len(self._free)  # top the RX supply up, no more
             spare = len(self._pool.free) - TX_RESERVE
             if want > 0 and spare > 0:
@@ -291,6 +294,16 @@ class NetStack:
                     ("packet_buffers", self._pool.population)]
             rows.extend(("tcp_" + state, count) for state, count in sorted(stack.tcp.states().items()))
             return tuple(rows)
+
+
+class _Held:
+    """A Net's buffers_held() answer, asked once per reconcile."""
+
+    def __init__(self, held) -> None:
+        self.held = held
+
+    def buffers_held(self):
+        return self.held
 
 
 def _payload(buf) -> bytes:

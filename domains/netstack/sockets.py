@@ -53,9 +53,8 @@ class Sockets:
         self._names = random.Random()  # seeded from the OS: unpredictable descriptors
 
     def _get(self, fd):
-        if type(fd) is not int:
-            return None
-        return self.table.get(fd)
+        # isinstance, not type(): a domain's type() is the checked builtin, a Python call
+        return self.table.get(fd) if isinstance(fd, int) else None
 
     def socket(self, kind: int) -> int:
         if kind != STREAM and kind != DGRAM:
@@ -266,7 +265,7 @@ class Sockets:
         return 0
 
     def poll_one(self, fd: int, events: int) -> int:
-        sock = self._get(fd)
+        sock = self.table.get(fd) if isinstance(fd, int) else None
         if sock is None:
             return POLLNVAL
         ready = 0
@@ -290,4 +289,5 @@ class Sockets:
         return ready & (events | POLLERR | POLLHUP | POLLNVAL)
 
     def poll(self, fds, events) -> tuple:
-        return tuple(self.poll_one(fd, ev) for fd, ev in zip(fds, events, strict=False))
+        poll_one = self.poll_one
+        return tuple([poll_one(fd, ev) for fd, ev in zip(fds, events, strict=False)])

@@ -191,7 +191,12 @@ class Tcp:
 
     def retransmit_now(self, now: float) -> None:
         """The link lost frames (a driver restart): every connection with data or a
-        SYN/FIN in flight retransmits at the next tick instead of after its RTO."""
+        SYN/FIN in flight retransmits at the next tick instead of after its RTO.
+
+        Frames the peer sent are lost too if they sat in the receive ring; the peer
+        resends them after its own timer. (Duplicate ACKs do not hurry it: a request is
+        a lone segment in flight, and a Reno peer cannot count dupacks for one; Linux's
+        tail-loss probe then waits about 200 ms.)"""
         for conn in self.connections.values():
             if conn.rtx_at is not None:
                 conn.rtx_at = now
