@@ -92,6 +92,15 @@ def thread_state() -> ThreadState:
     return _local.ts
 
 
+def registered_thread_state() -> ThreadState | None:
+    """The calling thread's state if it has one already (None otherwise): for code that
+    must not create one, such as a hook that may run in a thread still starting."""
+    ts = _REGISTRY.get(threading.get_ident())
+    if ts is None or not ts.thread.is_alive():
+        return None  # none yet, or a dead thread's whose ident this thread reuses
+    return ts
+
+
 def local_holder() -> _Local:
     """The thread-local holder; generated proxies read `.ts` from it directly."""
     return _local

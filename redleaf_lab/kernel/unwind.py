@@ -56,17 +56,34 @@ _previous_hook: Any = None
 
 
 def _unraisable_hook(unraisable: Any) -> None:
-    """A `DomainUnwind` that landed in a finalizer was swallowed: deliver it again.
+    """A `DomainUnwind` that a finalizer swallowed: deliver it again, or drop it.
 
-    The thread is still inside the crashed domain (the finalizer ran there), so the
-    exception is re-armed for the calling thread and fires right after the
-    finalizer returns. Anything else goes to the previous hook.
+    If the calling thread executes inside a dead incarnation (its unwind landed in a
+    finalizer that ran there), the exception is re-armed for it and fires right after
+    the finalizer returns. Otherwise the finalizer was a dead domain's leftover (a
+    generator's `finally`, say, asking the kernel for a service) that the garbage
+    collector happened to run in an unrelated thread: the `DomainUnwind` it raised
+    is about that dead domain, and re-arming it would kill this thread wherever it
+    is, even a new thread before `Thread.start` has seen it start (which then waits
+    for ever). It is dropped. Anything else goes to the previous hook.
     """
     if unraisable.exc_type is not None and issubclass(unraisable.exc_type, DomainUnwind):
-        deliver(threading.get_ident())
+        if _inside_a_dead_incarnation():
+            deliver(threading.get_ident())
         return
     if _previous_hook is not None:
         _previous_hook(unraisable)
+
+
+def _inside_a_dead_incarnation() -> bool:
+    """Whether the calling thread's continuation stack holds an incarnation that is no
+    longer running (read without creating a state for a thread that has none)."""
+    from .context import registered_thread_state
+
+    ts = registered_thread_state()
+    if ts is None:
+        return False
+    return any(getattr(d, "state", "running") not in ("running", "loading") for d in ts.stack)
 
 
 def install_unraisable_hook() -> None:
