@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +19,20 @@ def test_grade_json_lists_points_per_test(capsys: pytest.CaptureFixture[str]) ->
     assert result["score"] == result["total"] == 5.0
 
 
+UNGRADED = {"cells": [{"cell_type": "code", "metadata": {}, "source": "print(1)"}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_a_notebook_without_graded_cells_is_a_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notebook = tmp_path / "tour.ipynb"
+    notebook.write_text(json.dumps(UNGRADED))
+    assert main(["grade", str(notebook)]) == 2
+    assert "has no graded test cells" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["grade", "99"], "no lab 99"),
-    (["grade", "0"], "has no graded test cells"),
     (["grade", "1", "/nonexistent/lab.ipynb"], "cannot read notebook"),
     (["grade", "lab-one"], "is not a lab number"),
 ])

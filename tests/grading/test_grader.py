@@ -13,7 +13,7 @@ from redleaf_lab.grading.grader import format_grade, grade
 from .conftest import WRONG, student_notebook
 
 
-@pytest.mark.parametrize("lab", ["1", "2", "3", "4", "5", "6", "7", "8"])
+@pytest.mark.parametrize("lab", ["0", "1", "2", "3", "4", "5", "6", "7", "8"])
 def test_instructor_solutions_score_full_points(lab: str) -> None:
     result = grade(lab)
     assert len(result.tests) >= 4, format_grade(result)
@@ -22,6 +22,9 @@ def test_instructor_solutions_score_full_points(lab: str) -> None:
 
 # (solution cell, wrong file, points expected of the lab's 20, message part)
 WRONG_SOLUTIONS = [
+    ("lab00-panic-times", "lab00_panic_times_membdev_only.py", 15,
+     "panic_times(lab, 'nvme', 5) crashed nvme 0 times"),
+    ("lab00-revive", "lab00_revive_always_restarts.py", 15, "kvstore is running"),
     ("lab01-checksum-domain", "lab01_checksum_hoards.py", 15,
      "your checksum domain owns 32 heap objects"),
     ("lab01-misuse-domain", "lab01_misuse_honest.py", 10,

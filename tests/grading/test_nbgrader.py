@@ -14,7 +14,7 @@ from redleaf_lab.grading import course
 from redleaf_lab.grading import notebook as nbmod
 from redleaf_lab.grading.grader import format_grade, grade
 
-LABS = ["01-domains-and-proxies", "02-shadow-recovery", "03-nvme-driver", "04-ixgbe-driver",
+LABS = ["00-tour", "01-domains-and-proxies", "02-shadow-recovery", "03-nvme-driver", "04-ixgbe-driver",
         "05-rv6", "06-network-stack", "07-maglev-and-kv", "08-language-overheads"]
 
 
