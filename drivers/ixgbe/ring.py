@@ -117,6 +117,8 @@ class Ring:
         column, done = self.status, self.done_bits
         if column[(self.oldest + window - 1) % self.size] & done:
             return window  # written back in ring order: the last one written means all are
+        if not column[self.oldest] & done:
+            return 0  # nor the first: none is (an idle poll; no vector temporaries)
         n = 0
         for slot, count in self.runs(self.oldest, window):
             written = (column[slot : slot + count] & done) != 0
