@@ -36,6 +36,11 @@ class Request:
 
 BAD = Request("", "", "", False)
 TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# byte classes as `bytes` for translate(None, allowed): what is left over is not allowed
+# (one C call per check instead of a Python loop over the bytes)
+TOKEN = bytes(sorted(TOKEN_BYTES))
+VISIBLE = bytes(range(33, 127))  # a request target: no controls, space or DEL
+FIELD = bytes([9, *range(32, 127), *range(128, 256)])  # a field line: HTAB, SP, VCHAR, obs-text
 
 
 class Parser:
@@ -88,11 +93,11 @@ class Parser:
         if len(parts) != 3:
             return BAD
         method, target, version = parts
-        if not method or any(b not in TOKEN_BYTES for b in method):
+        if not method or method.translate(None, TOKEN):
             return BAD
         if version not in (b"HTTP/1.1", b"HTTP/1.0"):
             return BAD
-        if not target.startswith(b"/") or any(b <= 32 or b >= 127 for b in target):
+        if not target.startswith(b"/") or target.translate(None, VISIBLE):
             return BAD
         hosts = 0
         connection = b""
@@ -101,7 +106,7 @@ class Parser:
             colon = line.find(b":")
             if colon <= 0 or line[colon - 1] in (32, 9) or line[0] in (32, 9):
                 return BAD  # no name, space before the colon, or obsolete line folding
-            if any((b < 32 and b != 9) or b == 127 for b in line):
+            if line.translate(None, FIELD):
                 return BAD
             name = line[:colon].lower()
             value = line[colon + 1:].strip(b" \t")

@@ -27,7 +27,9 @@ EAGAIN = 11
 MAX_HEAD = 8192
 MAX_BODY = 65536
 CHUNK = 4096
-TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+VISIBLE = bytes(range(33, 127))  # a request target: no controls, space or DEL
+FIELD = bytes([9, *range(32, 127), *range(128, 256)])  # HTAB, SP, VCHAR, obs-text
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
            501: "Not Implemented"}
 MISSING = (2, 20, 21)  # ENOENT, ENOTDIR, EISDIR: 404; any other error: 500
@@ -80,18 +82,18 @@ class Parser:
         if len(parts) != 3:
             return BAD
         method, target, version = parts
-        if not method or any(b not in TOKEN for b in method):
+        if not method or method.translate(None, TOKEN):  # leftover bytes: not allowed
             return BAD
         if version not in (b"HTTP/1.1", b"HTTP/1.0"):
             return BAD
-        if not target.startswith(b"/") or any(b <= 32 or b >= 127 for b in target):
+        if not target.startswith(b"/") or target.translate(None, VISIBLE):
             return BAD
         hosts, connection, length = 0, b"", 0
         for line in lines[1:]:
             colon = line.find(b":")
             if colon <= 0 or line[colon - 1] in (32, 9) or line[0] in (32, 9):
                 return BAD
-            if any((b < 32 and b != 9) or b == 127 for b in line):
+            if line.translate(None, FIELD):
                 return BAD
             name = line[:colon].lower()
             value = line[colon + 1:].strip(b" \t")
