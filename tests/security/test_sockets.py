@@ -245,6 +245,12 @@ class Hog:
             code |= 32
         if s.bind(self.held[1], 80) != -errno.EADDRINUSE:  # httpd's port
             code |= 64
+        # not an RRef: the proxy refuses it in the caller, before the stack sees it
+        try:
+            s.send(self.held[0], b"raw bytes, not a buffer")
+            code |= 256
+        except Exception:
+            pass
         gone = self.held.pop()
         s.close(gone)
         if s.listen(gone, 1) != -errno.EBADF:
