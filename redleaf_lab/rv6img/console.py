@@ -6,9 +6,11 @@ timeout)` returns up to `max` bytes of typed input, or b"" when none came within
 says the input has ended (Ctrl-D); `write(data)` sends output to the sink (the terminal,
 a notebook cell's buffer, a test's list).
 
-Fronts feed it: `feed(text)` queues input, `close()` ends it, `wants_input` is set while
-a reader waits on an empty queue (the terminal front then prompts), `take_output()`
-returns and clears what was written when no sink is given.
+Fronts feed it: `feed(text)` queues input, `close()` ends it, `wants_input` is set exactly
+while some reader waits inside `read` on an empty queue (the terminal front then
+prompts; a reader that leaves, e.g. a killed program, clears it again, so the flag never
+outlives its reader), `take_output()` returns and clears what was written when no sink
+is given.
 
 Locking: one condition variable guards the input queue; output goes to the sink under
 a lock of its own. Nothing here calls domain code.
@@ -30,6 +32,7 @@ class Console(Sealed):
         self._sink = sink
         self._out_lock = threading.Lock()
         self._output = bytearray()
+        self._waiting = 0  # readers inside read() waiting on an empty queue
         self.wants_input = threading.Event()
 
     # -- the fs domain's side --------------------------------------------------------
@@ -39,11 +42,16 @@ class Console(Sealed):
         timeout = min(max(float(timeout), 0.0), 0.05)
         with self._cond:
             if not self._input and not self._closed:
+                self._waiting += 1
                 self.wants_input.set()
-                self._cond.wait(timeout)
+                try:
+                    self._cond.wait(timeout)
+                finally:
+                    self._waiting -= 1
+                    if self._waiting == 0 or self._input:
+                        self.wants_input.clear()
             if not self._input:
                 return b""
-            self.wants_input.clear()
             # a line at a time, like a terminal in canonical mode
             end = self._input.find(b"\n")
             n = min(maximum, end + 1 if end >= 0 else len(self._input))
