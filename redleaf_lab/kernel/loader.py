@@ -22,7 +22,6 @@ domains/ that have a manifest: adding a domain touches only its folder.
 
 from __future__ import annotations
 
-import ast
 import importlib
 import os
 import sys
@@ -39,6 +38,7 @@ from .safety import receiver
 from .safety.classes import ClassPolicy
 from .safety.facades import FacadeMaker
 from .safety.formatting import safe_format_attr
+from .safety.parsing import compile_tree, parse
 from .safety.receiver import insert_guards
 
 MANIFEST = "domain.toml"
@@ -147,8 +147,8 @@ def load_image(what: str | os.PathLike[str]) -> DomainImage:
     for source_path in sorted(folder.glob("*.py")):
         source = source_path.read_text()
         safety.check_source(source, str(source_path))  # raises SafetyError
-        tree = insert_guards(ast.parse(source, str(source_path)))
-        modules[source_path.stem] = compile(tree, str(source_path), "exec", dont_inherit=True)
+        tree = insert_guards(parse(source, str(source_path)))
+        modules[source_path.stem] = compile_tree(tree, str(source_path))
     entry_module = Path(entry).stem
     if entry_module not in modules:
         raise DomainLoadError(f"{manifest_path}: entry file {entry!r} not found in {folder}")
@@ -180,8 +180,8 @@ def image_from_sources(name: str, sources: dict[str, str], entry: str,
         code = _SOURCE_CACHE.get(key)
         if code is None:
             safety.check_source(source, filename)  # raises SafetyError
-            tree = insert_guards(ast.parse(source, filename))
-            code = compile(tree, filename, "exec", dont_inherit=True)
+            tree = insert_guards(parse(source, filename))
+            code = compile_tree(tree, filename)
             if len(_SOURCE_CACHE) >= _SOURCE_CACHE_LIMIT:
                 _SOURCE_CACHE.pop(next(iter(_SOURCE_CACHE)))
             _SOURCE_CACHE[key] = code

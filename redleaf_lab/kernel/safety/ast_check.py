@@ -34,6 +34,7 @@ from .messages import (
     _plain_project_import_message,
     _private_message,
 )
+from .parsing import parse
 from .policy import (
     _ARRAY_BUFFER_KEYWORDS,
     _ARRAY_CONSTRUCTORS,
@@ -494,7 +495,7 @@ def find_violations(
     `allowed` replaces `is_allowed_import` (e.g. to admit extra modules).
     """
     try:
-        tree = ast.parse(source, filename=filename)
+        tree = parse(source, filename)
     except SyntaxError as exc:
         detail = exc.msg or "invalid syntax"
         return [SafetyError(filename, exc.lineno or 0, "syntax", f"syntax error: {detail}")]
