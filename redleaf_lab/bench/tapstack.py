@@ -154,24 +154,60 @@ class TapStack:
     def _serve_rv6(self) -> None:
         try:
             while not self._stop.is_set():
-                self.rv6_runs.append(self.rv6.run(f"httpd -w {self.rv6_workers} /www"))
-                if not self._stop.is_set():
+                if self._pause.is_set():
+                    self._paused.set()
+                    self._stop.wait(0.01)
+                    continue
+                self._paused.clear()
+                run = self.rv6.run(f"httpd -w {self.rv6_workers} /www")
+                if not self._pause.is_set() and not self._stop.is_set():
+                    self.rv6_runs.append(run)  # it ended by itself (a crash): restart it
                     self._stop.wait(0.05)
         except BaseException as exc:
             self.errors.append(exc)
 
+    def _interrupt_until(self, done: threading.Event | None) -> None:
+        """Kill the Rv6 httpd (Rv6's Ctrl-C) until `done` is set or the thread ended."""
+        deadline = time.monotonic() + 10
+        while self._thread is not None and self._thread.is_alive() and \
+                (done is None or not done.is_set()) and time.monotonic() < deadline:
+            try:
+                self.rv6.core.interrupt()
+            except Exception:
+                return
+            self._thread.join(0.05)
+
+    def wait_serving(self, timeout: float = 10.0) -> None:
+        """Wait until GET / answers 200 (the Rv6 httpd listens again after a resume)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self.run_in_ns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                  "--max-time", "2", self.url("/"), check=False, timeout=5)
+            if done.stdout == b"200":
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"httpd at {self.address} did not answer in {timeout} s")
+
     def pause(self) -> None:
         """Stop serving and stop the model's thread (a benchmark measuring another path
-        wants this stack's CPU back); `resume()` undoes it."""
+        wants this stack's CPU back; the Rv6 httpd is killed: its idle polls would cost
+        an eighth of a core); `resume()` undoes it (and waits until it serves again)."""
+        if self._pause.is_set():
+            return
         self._pause.set()
-        if self.rv6 is None and self._thread is not None and not self._paused.wait(10):
+        if self.rv6 is not None:
+            self._interrupt_until(self._paused)
+        if self._thread is not None and not self._paused.wait(10):
             raise RuntimeError("the serving loop did not pause")
         self.device.stop_thread()
 
     def resume(self) -> None:
+        was_paused = self._pause.is_set()
         self.device.start_thread()
         self._paused.clear()
         self._pause.clear()
+        if self.rv6 is not None and was_paused:
+            self.wait_serving()
 
     def wait_reachable(self, timeout: float = 10.0) -> None:
         """Wait until the namespace can ping the stack (ARP resolved, loop running)."""
@@ -185,14 +221,8 @@ class TapStack:
 
     def close(self) -> None:
         self._stop.set()
-        if self.rv6 is not None and self._thread is not None:
-            deadline = time.monotonic() + 10
-            while self._thread.is_alive() and time.monotonic() < deadline:
-                try:
-                    self.rv6.core.interrupt()  # kill httpd: the serving thread's run ends
-                except Exception:
-                    break
-                self._thread.join(0.1)
+        if self.rv6 is not None:
+            self._interrupt_until(None)  # kill httpd: the serving thread's run ends
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
