@@ -362,3 +362,16 @@ def test_the_rv6_httpd_program_serves_the_file_system(big_kernel):
     thread.join(15)
     assert out["result"][0] == 0
     assert net.census()["sockets"] == 0
+
+
+def test_an_fs_restart_closes_every_socket_with_the_descriptor_tables(net, big_kernel):
+    port = net.port(100_000)
+    fd = port.socket(DGRAM)
+    assert port.bind(fd, 6100) == 0
+    big_kernel.panic("rv6fs")
+    assert port.open("/any", O_RDWR) < 0  # the call that meets the crash fails (EIO)
+    census = net.census()
+    assert census["sockets"] == 0 and census["udp_endpoints"] == 0
+    assert port.bind(fd, 6101) == -EBADF  # its descriptor went with the old tables
+    fresh = port.socket(DGRAM)
+    assert fresh >= 0 and port.bind(fresh, 6100) == 0 and port.close(fresh) == 0
