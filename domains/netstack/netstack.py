@@ -122,6 +122,9 @@ class NetStack:
                 # notification from the link layer; the timers back off as for a timeout)
                 stack.counters.add("driver_losses")
                 stack.tcp.retransmit_now(now)
+                stack.tick(now)  # the retransmissions go now, not at the next tick
+                self._next_tick = now + TICK
+                self._transmit()
             rx_held = counts.held[0]
             want = RING_SLOTS - rx_held - len(self._free)  # top the RX supply up, no more
             spare = len(self._pool.free) - TX_RESERVE

@@ -191,7 +191,8 @@ class Tcp:
 
     def retransmit_now(self, now: float) -> None:
         """The link lost frames (a driver restart): every connection with data or a
-        SYN/FIN in flight retransmits at the next tick instead of after its RTO.
+        SYN/FIN in flight retransmits at the next tick instead of after its RTO (the
+        domain runs that tick at once).
 
         Frames the peer sent are lost too if they sat in the receive ring; the peer
         resends them after its own timer. (Duplicate ACKs do not hurry it: a request is
