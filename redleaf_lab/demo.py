@@ -187,9 +187,16 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
     }
 
 
+# what went wrong in a driver's recovery, when something did (shown in the summary)
+INCIDENTS = ("shadow-gave-up", "shadow-restart-failed", "load-failed", "reclaim-hook-failed",
+             "quiesce-failed")
+
+
 def _driver_summary(workload: Any, sampler: Any, kernel: Any, elapsed: float
                     ) -> dict[str, Any]:
     check = workload.check()
+    incidents = kernel.events.history(INCIDENTS, workload.domain)
+    incidents += [e for e in kernel.events.history({"subscriber-error"})]
     c = sampler.counters.get(workload.domain)
     times = np.asarray(c.recovery_ms if c else [], dtype=np.float64)
     return {
@@ -207,6 +214,7 @@ def _driver_summary(workload: Any, sampler: Any, kernel: Any, elapsed: float
         "bad_blocks": check.get("bad_blocks", 0),
         "errors": workload.errors,
         "last_error": workload.last_error,  # what the workload saw last ("" when none)
+        "incidents": [str(e) for e in incidents[-5:]],  # failed recoveries, the latest last
     }
 
 
@@ -261,6 +269,11 @@ def format_summary(result: dict[str, Any]) -> str:
                      f"{'-' if p50 is None else f'{p50:.2f}':>9}"
                      f"{'-' if p99 is None else f'{p99:.2f}':>9}{d['lost_writes']:>13}"
                      f"{d['wrong_reads']:>13}")
+    for name, d in result["drivers"].items():  # a recovery that failed says why
+        if d["errors"]:
+            lines.append(f"{name}: {d['errors']} error(s) reached the workload; last: "
+                         f"{d['last_error'] or '-'}")
+            lines.extend(f"  {incident}" for incident in d["incidents"])
     net = result["drivers"].get("ixgbe")
     if net is not None:
         lines.append(f"ixgbe: {net['iops'] / 1e6:.3f} Mpps of 64-byte frames; frames in "

@@ -30,7 +30,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path
     if code != 0:  # say which check failed: wrong data, a lost write or a leak
         summary = {k: result.get(k) for k in ("wrong", "lost_writes", "leaked_objects")}
         summary["drivers"] = {name: {k: v for k, v in d.items() if k in (
-            "wrong_reads", "errors", "last_error", "lost_writes", "crashes", "restarts")}
+            "wrong_reads", "errors", "last_error", "incidents", "lost_writes", "crashes",
+            "restarts")}
             for name, d in result.get("drivers", {}).items()}
         raise AssertionError(f"the demo exited {code}: {summary}")
     return result, out
