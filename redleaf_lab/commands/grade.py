@@ -1,4 +1,4 @@
-"""`redleaf-lab grade LAB [NOTEBOOK] [--json]`: the course's `make grade` (grading/grader.py);
+"""`redleaf-lab grade LAB [NOTEBOOK | DOMAIN_FOLDER] [--json]`: the course's `make grade` (grading/grader.py);
 `redleaf-lab classroom up --users N`: JupyterHub on loopback (grading/classroom.py).
 Heavy imports happen inside the functions.
 """
@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     grade = sub.add_parser("grade", help="grade a lab notebook: points per exercise and total")
     grade.add_argument("lab", help="lab number (3, 03) or the instructor notebook's path")
     grade.add_argument("notebook", nargs="?", default=None,
-                       help="the student's notebook (default: the instructor solutions)")
+                       help="the student's notebook, or a domain folder for a lab's domain "
+                       "exercise (default: the instructor solutions)")
     grade.add_argument("--json", action="store_true", help="print the result as JSON")
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per test")
     grade.add_argument("--only", default=None, help="run the tests whose grade_id has this")

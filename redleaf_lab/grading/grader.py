@@ -4,7 +4,8 @@ tests, each in a fresh process with a time limit, and add up the points.
 Interface: `grade(lab, notebook=None, timeout_s=60) -> Grade`. The tests are the test
 cells of the INSTRUCTOR notebook (labs/NN-*.ipynb, hidden tests included), matched by
 grade_id, as nbgrader's autograde restores them; the student's code is the solution cells
-of `notebook` (default: the instructor's own, which must score full points). Every test
+of `notebook` (default: the instructor's own, which must score full points), or a domain
+folder standing for one exercise's solution cell (folders.py). Every test
 runs in its own `python -m redleaf_lab.grading.runner` process (so its own kernel, heap
 and device models): a test that hangs is killed at `timeout_s`, one that crashes the
 process (a fault in the C core, an abort) or panics, leaks or fails loses that test's
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import notebook as nbmod
+from .folders import folder_cells
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -105,16 +107,23 @@ def run_test(cells: dict[str, str], test: nbmod.Test, timeout_s: float) -> TestR
 
 def grade(lab: str, student: str | Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
           only: str | None = None) -> Grade:
-    """Grade `student` (a notebook path; None: the instructor solutions) for `lab`."""
+    """Grade `student` (a notebook, or a domain folder for a lab's domain exercises;
+    None: the instructor solutions) for `lab`."""
     instructor = nbmod.lab_notebook(lab)
     tests = nbmod.exercises(nbmod.read(instructor))
     if not tests:
         raise ValueError(f"{instructor.name} has no graded test cells")
-    source_nb = nbmod.read(Path(student)) if student is not None else nbmod.read(instructor)
-    cells = nbmod.solutions(source_nb)
+    prefix = None
+    if student is not None and Path(student).is_dir():  # a domain folder, not a notebook
+        cells, prefix = folder_cells(instructor.stem, Path(student))
+    else:
+        source_nb = nbmod.read(Path(student)) if student is not None else nbmod.read(instructor)
+        cells = nbmod.solutions(source_nb)
     result = Grade(instructor.stem, str(student or instructor))
     for test in tests:
         if only is not None and only not in test.grade_id:
+            continue
+        if prefix is not None and not test.grade_id.startswith(prefix + "-"):
             continue
         result.tests.append(run_test(cells, test, timeout_s))
     return result

@@ -13,6 +13,9 @@ Interface:
   caller: `NotOwnerError`; a handle whose object moved on: `UseAfterMoveError`): the
   call fails with RpcError, the domain is crashed and its heap reclaimed, and the block the
   caller got back is untouched. Hidden: no object leaks and the caller's block is intact.
+The answer is a function defined in a notebook cell (the cell is the domain's source), or
+a `pathlib.Path` to the student's own domain folder (`redleaf-lab grade 01 FOLDER`), which
+is copied, renamed, and loaded through the loader like any domain.
 Ownership: each check boots its own kernel (checks.fresh_kernel).
 """
 
@@ -20,38 +23,59 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import NotOwnerError, RpcError, UseAfterMoveError
 from ..heap import Block, RRef
+from ..kernel import loader
 from .checks import ExerciseFailed, fresh_kernel, panic_text, workdir
-from .splice import cell_source, domain_from_source
+from .splice import cell_source, domain_from_source, student_domain
 
 CHECKSUM = "redleaf_lab.interfaces.checksum:Checksum"
 ECHO = "redleaf_lab.interfaces.bench:Echo"
+
+
+Answer = Callable[..., Any] | str | Path
 
 
 def _source(init: Callable[..., Any] | str) -> str:
     return init if isinstance(init, str) else cell_source(init)
 
 
-def _load(kernel: Any, folder: Any, what: str, **caps: Any) -> Any:
+def _domain(init: Answer, name: str, provides: str, folder: Path) -> Path:
+    """The student's domain as a folder named `name`: a notebook cell's source (a function
+    defined in it, or the text) written as a one-file domain, or a copy of the student's
+    own domain folder (`redleaf-lab grade 01 FOLDER`) renamed so the checks find it."""
+    if not isinstance(init, Path):
+        return domain_from_source(name, provides, _source(init), folder)
+    if not (init / loader.MANIFEST).is_file():
+        raise ExerciseFailed(f"{init} is not a domain folder (no {loader.MANIFEST})")
+    copy = student_domain(init, {}, folder, name=name)
+    return copy
+
+
+def _load(kernel: Any, folder: Any, what: str, answer: Answer | None = None,
+          **caps: Any) -> Any:
     try:
         return kernel.load(folder, **caps)
     except Exception as err:  # the loader's refusal is the student's to read
-        raise ExerciseFailed(f"your {what} domain did not load: {panic_text(err)}") from None
+        text = panic_text(err)
+        if isinstance(answer, Path):  # name the student's folder, not the grader's copy
+            text = text.replace(str(folder), str(answer))
+        raise ExerciseFailed(f"your {what} domain did not load: {text}") from None
 
 
-def check_checksum_domain(init: Callable[..., Any] | str, hidden: bool = False) -> None:
+def check_checksum_domain(init: Answer, hidden: bool = False) -> None:
     """Grade a Checksum domain through kvstore; raises ExerciseFailed."""
     rng = np.random.default_rng(11)
     contents = [np.zeros(4096, np.uint8), np.full(4096, 255, np.uint8)]
     contents += [rng.integers(0, 256, 4096, np.uint8) for _ in range(14)]
     with workdir() as folder, fresh_kernel() as kernel:
-        path = domain_from_source("student_checksum", CHECKSUM, _source(init), folder)
-        checksum = _load(kernel, path, "checksum")
+        path = _domain(init, "student_checksum", CHECKSUM, folder)
+        checksum = _load(kernel, path, "checksum", init)
         store = kernel.load("kvstore", checksum=checksum)
         for key, data in enumerate(contents):
             block = RRef.new(Block)
@@ -67,6 +91,7 @@ def check_checksum_domain(init: Callable[..., Any] | str, hidden: bool = False) 
                 error = crashes[-1].data.get("error", "a panic")
                 raise ExerciseFailed(f"kvstore.put({key}): your checksum domain crashed ({error}); "
                                      "kvstore fell back on computing the CRC itself")
+            if crc != want:
                 raise ExerciseFailed(f"block {key}: crc32 across the proxy was {crc:#010x}, "
                                      f"zlib.crc32 of the block is {want:#010x}")
         if kernel.calls("student_checksum") < len(contents):
@@ -95,11 +120,11 @@ def _hidden_checksum(kernel: Any, checksum: Any, contents: list[np.ndarray]) -> 
         block.drop()
 
 
-def check_misuse_domain(init: Callable[..., Any] | str, hidden: bool = False) -> None:
+def check_misuse_domain(init: Answer, hidden: bool = False) -> None:
     """Grade an Echo domain that uses a block after moving it out; raises ExerciseFailed."""
     with workdir() as folder, fresh_kernel() as kernel:
-        path = domain_from_source("student_echo", ECHO, _source(init), folder)
-        echo = _load(kernel, path, "echo")
+        path = _domain(init, "student_echo", ECHO, folder)
+        echo = _load(kernel, path, "echo", init)
         first = RRef.new(Block, 7)
         try:
             back = echo.echo(first)

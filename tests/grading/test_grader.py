@@ -27,6 +27,7 @@ WRONG_SOLUTIONS = [
     ("lab00-revive", "lab00_revive_always_restarts.py", 15, "kvstore is running"),
     ("lab01-checksum-domain", "lab01_checksum_hoards.py", 15,
      "your checksum domain owns 32 heap objects"),
+    ("lab01-checksum-domain", "lab01_checksum_adler.py", 10, "zlib.crc32 of the block is"),
     ("lab01-misuse-domain", "lab01_misuse_honest.py", 10,
      "the second echo() returned normally"),
     ("lab02-batch-rule", "lab02_batch_reuses_moved.py", 10,

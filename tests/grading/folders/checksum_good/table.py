@@ -1,0 +1,3 @@
+"""A second module of the domain."""
+
+POLY = 0xEDB88320
