@@ -124,15 +124,26 @@ class NetCalls:
         return s, 0
 
     def _reserve(self, pid: int) -> int:
-        """A descriptor slot in pid's table (or -EMFILE / -ENFILE from the fs)."""
-        if self.open_sockets >= NSOCKET:
-            return -ENFILE
-        return self._fwd("open", pid, PLACEHOLDER, O_RDONLY)
+        """One of the NSOCKET sockets (-ENFILE) and a descriptor slot in pid's table
+        (-EMFILE / -ENFILE from the fs); `_record` uses both, `_unreserve` gives back."""
+        with self._lock:
+            if self.open_sockets >= NSOCKET:
+                return -ENFILE
+            self.open_sockets += 1
+        fd = self._fwd("open", pid, PLACEHOLDER, O_RDONLY)
+        if fd < 0:
+            with self._lock:
+                self.open_sockets -= 1
+        return fd
+
+    def _unreserve(self, pid: int, fd: int) -> None:
+        self._fwd("close", pid, fd)
+        with self._lock:
+            self.open_sockets -= 1
 
     def _record(self, pid: int, fd: int, s: SockFile) -> None:
         with self._lock:
             self.table.setdefault(pid, {})[fd] = s
-            self.open_sockets += 1
 
     def _unref(self, s: SockFile, abort: bool = False) -> None:
         with self._lock:
@@ -230,7 +241,7 @@ class NetCalls:
             self._failed(stack)
             sid = -ECONNRESET
         if sid < 0:
-            self._fwd("close", pid, fd)
+            self._unreserve(pid, fd)
             return sid
         self._record(pid, fd, SockFile(stack, sid, kind))
         return fd
@@ -269,7 +280,7 @@ class NetCalls:
             self._failed(s.stack)
             sid, ip, port = -ECONNRESET, 0, 0
         if sid < 0:
-            self._fwd("close", pid, new)
+            self._unreserve(pid, new)
             return (sid, 0, 0)
         self._record(pid, new, SockFile(s.stack, sid, STREAM))
         return (new, ip, port)

@@ -81,9 +81,16 @@ class ProgramServices(Sealed):
             self._core = core
 
     def attach_net(self, name: str) -> None:
-        """Set by the trusted side: the name of the netstack domain Rv6's sockets use."""
+        """Set by the trusted side: the name of the netstack domain Rv6's sockets use.
+        Refused inside a domain: the core holds this object, and naming a stack would
+        hand it the Socket capability of any netstack in the kernel."""
+        from ..errors import SafetyError
         from ..interfaces.socket import Socket
+        from ..kernel import ROOT, current_domain
 
+        if current_domain() is not ROOT:
+            raise SafetyError("<runtime>", 0, "capability",
+                              "attach_net is for the trusted side that booted Rv6")
         if not issubclass(self._kernel.domain(name).spec.image.provides, Socket):
             raise ValueError(f"{name} does not provide Socket")
         self._net_name = name

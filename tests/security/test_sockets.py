@@ -308,3 +308,56 @@ def test_a_domain_holding_the_socket_capability(big_kernel, tmp_path: Path):
     assert got == b"still here"
     assert big_kernel.crashes("netstack") == 0 and big_kernel.crashes("sockethog") == 0
     big_kernel.stop("sockethog")
+
+
+SERVICES_GRAB = '''
+class Grab:
+    def __init__(self, ctx, services):
+        self.services = services
+
+    def attack(self):
+        try:
+            self.services.attach_net("netstack")  # name any stack in the kernel
+        except Exception:
+            pass
+        return 0 if self.services.net() is None else 1
+
+    def take(self, data):
+        return 0
+
+    def lend(self, data):
+        return 0
+
+
+def init(ctx, services):
+    return Grab(ctx, services)
+'''
+
+GRAB_MANIFEST = """name = "grab"
+entry = "grab.py"
+provides = "tests.security.interfaces:Attack"
+
+[needs]
+services = "object"
+"""
+
+
+def test_the_core_s_services_do_not_hand_out_a_stack(big_kernel, tmp_path: Path):
+    """Rv6's core holds its ProgramServices; a domain holding them cannot attach (and
+    so reach) a netstack the trusted side did not give Rv6."""
+    from redleaf_lab.rv6img.system import boot_rv6
+    from tests.netstack.rv6net import WIRENET, LockedWire, site_image
+
+    rv6 = boot_rv6(big_kernel, site_image())
+    net = big_kernel.load(WIRENET, wire=LockedWire())
+    big_kernel.load("netstack", net=net, address=(10, 9, 0, 2), options=())
+    folder = tmp_path / "grab"
+    folder.mkdir()
+    (folder / "domain.toml").write_text(GRAB_MANIFEST)
+    (folder / "grab.py").write_text(SERVICES_GRAB)
+    grab = big_kernel.load(str(folder), services=rv6.services)
+    assert grab.attack() == 0
+    assert rv6.services.net() is None
+    rv6.services.attach_net("netstack")  # the trusted side may
+    assert rv6.services.net() is not None
+    big_kernel.stop("grab")
