@@ -102,6 +102,8 @@ class ProgramServices(Sealed):
             domain = self._kernel.domain(self._net_name)
             if domain.state == "running":
                 return domain.proxy
+            if domain.state != "crashed":
+                return None  # stopped by its owner (or restarting): not for the core to revive
             return self._kernel.restart(self._net_name)
         except Exception:  # stopped for good, or the restart failed: sockets fail
             return None
