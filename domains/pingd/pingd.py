@@ -21,17 +21,9 @@ import struct
 from redleaf_lab.api import RRefDeque
 from redleaf_lab.interfaces.net import RING_SLOTS, Packet, PacketPool
 
+from .inet import arp_reply, checksum
+
 ETH_ARP, ETH_IPV4 = b"\x08\x06", b"\x08\x00"
-
-
-def inet_checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def reply_to(frame: bytes, mac: bytes, ip: bytes):
@@ -39,12 +31,7 @@ def reply_to(frame: bytes, mac: bytes, ip: bytes):
     if len(frame) < 42:
         return None
     if frame[12:14] == ETH_ARP:
-        htype, ptype, hlen, plen, op = struct.unpack("!HHBBH", frame[14:22])
-        sender_mac, sender_ip, target_ip = frame[22:28], frame[28:32], frame[38:42]
-        if (htype, ptype, hlen, plen, op) != (1, 0x0800, 6, 4, 1) or target_ip != ip:
-            return None
-        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + mac + ip + sender_mac + sender_ip
-        return sender_mac + mac + ETH_ARP + arp
+        return arp_reply(frame, mac, ip)
     if frame[12:14] != ETH_IPV4 or frame[14] >> 4 != 4:
         return None
     ihl = (frame[14] & 0xF) * 4
@@ -54,17 +41,17 @@ def reply_to(frame: bytes, mac: bytes, ip: bytes):
     header, icmp = frame[14:14 + ihl], frame[14 + ihl:14 + total]
     if header[9] != 1 or header[16:20] != ip or icmp[0] != 8:
         return None
-    if inet_checksum(header) or inet_checksum(icmp):  # a damaged request: drop it, as hosts do
+    if checksum(header) or checksum(icmp):  # a damaged request: drop it, as hosts do
         return None
     echo = b"\x00\x00\x00\x00" + icmp[4:]  # type 0 (echo reply), code 0, checksum later
-    echo = echo[:2] + struct.pack("!H", inet_checksum(echo)) + echo[4:]
+    echo = echo[:2] + struct.pack("!H", checksum(echo)) + echo[4:]
     out = bytearray(header[:20])  # options dropped
     out[0] = 0x45
     out[2:4] = struct.pack("!H", 20 + len(echo))
     out[8] = 64  # TTL
     out[10:12] = b"\x00\x00"
     out[12:16], out[16:20] = header[16:20], header[12:16]
-    out[10:12] = struct.pack("!H", inet_checksum(bytes(out)))
+    out[10:12] = struct.pack("!H", checksum(bytes(out)))
     return frame[6:12] + mac + ETH_IPV4 + bytes(out) + echo
 
 

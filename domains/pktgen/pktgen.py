@@ -19,18 +19,11 @@ import numpy as np
 from redleaf_lab.api import RpcError, RRefDeque
 from redleaf_lab.interfaces.net import RING_SLOTS, Packet, PacketPool
 
+from .inet import checksum
+
 FRAME_BYTES = 60  # without FCS: 64 bytes on the wire, the 10 GbE line-rate case (14.88 Mpps)
 SRC_IP, DST_IP = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 SRC_PORT, DST_PORT = 4321, 1234
-
-
-def checksum16(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
-    padded = data + b"\0" * (len(data) % 2)
-    total = sum(struct.unpack(f">{len(padded) // 2}H", padded))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def udp_frame(src_mac: int, size: int) -> bytes:
@@ -38,7 +31,7 @@ def udp_frame(src_mac: int, size: int) -> bytes:
     payload = bytes(size - 14 - 20 - 8)
     udp = struct.pack(">HHHH", SRC_PORT, DST_PORT, 8 + len(payload), 0) + payload
     ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, SRC_IP, DST_IP)
-    ip = ip[:10] + struct.pack(">H", checksum16(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack(">H", checksum(ip)) + ip[12:]
     mac = src_mac.to_bytes(8, "little")[:6]
     return b"\xff" * 6 + mac + b"\x08\x00" + ip + udp
 

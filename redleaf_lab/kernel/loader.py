@@ -18,6 +18,18 @@ fresh module namespaces with restricted builtins; relative imports resolve
 to the domain's own files (`from . import log`), each incarnation getting
 its own copies. `find_domains()` lists the folders under drivers/ and
 domains/ that have a manifest: adding a domain touches only its folder.
+
+Domain libraries. Code that several domains need (the Internet checksum, ARP
+replies) lives once, as a file in a `lib/` folder under drivers/ or domains/
+(`domains/lib/inet.py`), and a manifest asks for it by name:
+
+    libraries = ["inet"]                          # then `from .inet import checksum`
+
+The loader checks and compiles the library like the domain's own files and adds
+it to the image as one more module of the domain, as RedLeaf links a crate into
+each domain's ELF: every incarnation executes its own copy, so two domains that
+use a library share its text, never its state. A library has no `init` and no
+manifest; its name must not clash with one of the domain's files.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from .safety.parsing import compile_tree, parse
 from .safety.receiver import insert_guards
 
 MANIFEST = "domain.toml"
+LIBRARY_FOLDER = "lib"  # domain libraries: <root>/lib/<name>.py under each search root
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,7 @@ class DomainImage:
     needs: dict[str, type[Interface] | None]
     modules: dict[str, types.CodeType] = field(repr=False)
     stamp: tuple[tuple[str, float], ...] = field(repr=False)
+    libraries: tuple[str, ...] = ()  # the domain libraries linked in (also in `modules`)
 
 
 _CACHE: dict[Path, DomainImage] = {}
@@ -119,15 +133,69 @@ def _stamp(folder: Path) -> tuple[tuple[str, float], ...]:
     return tuple((f.name, f.stat().st_mtime) for f in files if f.exists())
 
 
+def find_library(name: str) -> Path:
+    """The file of domain library `name` (`lib/<name>.py` under a search root)."""
+    if not name.isidentifier():
+        raise DomainLoadError(f"{name!r} is not a library name (a Python identifier)")
+    roots = search_roots()
+    for root in roots:
+        path = root / LIBRARY_FOLDER / f"{name}.py"
+        if path.is_file():
+            return path
+    raise DomainLoadError(f"no domain library {name!r} (looked for {LIBRARY_FOLDER}/{name}.py "
+                          f"under {', '.join(str(r) for r in roots)})")
+
+
+_LIBRARY_CACHE: dict[Path, tuple[float, types.CodeType]] = {}
+
+
+def _library_code(path: Path) -> types.CodeType:
+    """A library checked and compiled like a domain's file (cached until it changes)."""
+    mtime = path.stat().st_mtime
+    cached = _LIBRARY_CACHE.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    source = path.read_text()
+    safety.check_source(source, str(path))  # raises SafetyError
+    code = compile_tree(insert_guards(parse(source, str(path))), str(path))
+    _LIBRARY_CACHE[path] = (mtime, code)
+    return code
+
+
+def _link_libraries(names: Any, modules: dict[str, types.CodeType], where: str
+                    ) -> tuple[tuple[str, ...], tuple[tuple[str, float], ...]]:
+    """Add the libraries `names` to `modules`; returns their names and their stamp."""
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise DomainLoadError(f"{where}: `libraries` must be a list of library names")
+    stamp = []
+    for name in names:
+        if name in modules:
+            raise DomainLoadError(f"{where}: library {name!r} has the name of one of the "
+                                  "domain's own modules")
+        path = find_library(name)
+        modules[name] = _library_code(path)
+        stamp.append((f"{LIBRARY_FOLDER}/{name}.py", path.stat().st_mtime))
+    return tuple(names), tuple(stamp)
+
+
+def _library_stamp(names: tuple[str, ...]) -> tuple[tuple[str, float], ...] | None:
+    try:
+        return tuple((f"{LIBRARY_FOLDER}/{n}.py", find_library(n).stat().st_mtime)
+                     for n in names)
+    except (DomainLoadError, OSError):
+        return None  # gone: reload, which says so
+
+
 def load_image(what: str | os.PathLike[str]) -> DomainImage:
-    """Check and compile a domain folder (cached until its files change)."""
+    """Check and compile a domain folder (cached until its files or libraries change)."""
     folder = resolve(what)
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
         raise DomainLoadError(f"{folder}: no {MANIFEST} manifest")
     stamp = _stamp(folder)
     cached = _CACHE.get(folder)
-    if cached is not None and cached.stamp == stamp:
+    if cached is not None and cached.stamp[:len(stamp)] == stamp and \
+            cached.stamp[len(stamp):] == _library_stamp(cached.libraries):
         return cached
     try:
         manifest = tomllib.loads(manifest_path.read_text())
@@ -152,9 +220,12 @@ def load_image(what: str | os.PathLike[str]) -> DomainImage:
     entry_module = Path(entry).stem
     if entry_module not in modules:
         raise DomainLoadError(f"{manifest_path}: entry file {entry!r} not found in {folder}")
+    libraries, library_stamp = _link_libraries(manifest.get("libraries", []), modules,
+                                               str(manifest_path))
     image = DomainImage(
         name=name, path=folder, description=str(manifest.get("description", "")),
-        entry=entry_module, provides=provides, needs=needs, modules=modules, stamp=stamp,
+        entry=entry_module, provides=provides, needs=needs, modules=modules,
+        stamp=stamp + library_stamp, libraries=libraries,
     )
     _CACHE[folder] = image
     return image
@@ -166,7 +237,7 @@ _SOURCE_CACHE_LIMIT = 128
 
 def image_from_sources(name: str, sources: dict[str, str], entry: str,
                        provides: type[Interface], needs: dict[str, type[Interface] | None],
-                       origin: str) -> DomainImage:
+                       origin: str, libraries: tuple[str, ...] = ()) -> DomainImage:
     """A domain image from source text instead of a folder (Rv6 loads user programs read
     from its own file system this way, as RedLeaf loads an ELF). Every module gets the
     same safe-subset check, guard rewrite and compile as a folder's files (SafetyError
@@ -188,8 +259,10 @@ def image_from_sources(name: str, sources: dict[str, str], entry: str,
         modules[module] = code
     if entry not in modules:
         raise DomainLoadError(f"{origin}: no entry module {entry!r}")
+    linked, _ = _link_libraries(list(libraries), modules, origin)
     return DomainImage(name=name, path=Path(origin), description=f"loaded from {origin}",
-                       entry=entry, provides=provides, needs=needs, modules=modules, stamp=())
+                       entry=entry, provides=provides, needs=needs, modules=modules, stamp=(),
+                       libraries=linked)
 
 
 class _DomainNamespace:
@@ -230,7 +303,7 @@ class _DomainNamespace:
         module = types.ModuleType(f"{self.prefix}.{name}")
         module.__dict__["__builtins__"] = self.builtins
         module.__dict__["__package__"] = self.prefix
-        module.__dict__["__file__"] = str(self.image.path / f"{name}.py")
+        module.__dict__["__file__"] = code.co_filename  # a library's own file, too
         module.__dict__.update(self.guard_names)
         self.modules[name] = module
         # Registered so that dataclasses/typing can resolve the module by name; the kernel

@@ -168,10 +168,10 @@ def test_the_round_trip_check_catches_a_store_that_damages_values():
 @given(st.one_of(st.binary(max_size=64), st.sampled_from([b"", b"\0\0", b"\xff\xff",
                                                            b"\xff\xff\xff\xff", b"\x00\x01\xff\xfe"])))
 def test_the_big_number_checksum_equals_the_word_loop(data):
-    from redleaf_lab.domains.kvnet.frames import inet_checksum
+    from redleaf_lab.domains.kvnet.frames import checksum  # domains/lib/inet.py, linked
 
     padded = data + b"\0" * (len(data) % 2)
     total = sum(struct.unpack(f"!{len(padded) // 2}H", padded))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    assert inet_checksum(data) == ~total & 0xFFFF
+    assert checksum(data) == ~total & 0xFFFF
