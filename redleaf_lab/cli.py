@@ -36,7 +36,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(demo.format_summary(result))
     healthy = (result["wrong"] == 0 and result["leaked_objects"] == 0
                and result["lost_writes"] == 0
-               and all(d["wrong_reads"] == 0 for d in result["drivers"].values()))
+               and all(d["wrong_reads"] == 0 and d["errors"] == 0  # no failed I/O
+                       for d in result["drivers"].values()))
     return 0 if healthy else 1
 
 

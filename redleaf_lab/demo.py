@@ -1,6 +1,6 @@
 """`redleaf-lab demo`: boot, run drivers and domains, panic them on a schedule, recover.
 
-Four workloads run at once:
+Five workloads run at once:
 
 * the block driver `membdev` behind a shadow (`live.workloads.BlockWorkload`):
   batched 4 KiB writes and read-backs on its own traffic thread, panicking at
@@ -18,6 +18,12 @@ Four workloads run at once:
   the model's traffic generator back out to its sink, which verifies them;
   panicked at the first call after every `1.1 x period` seconds; each restart
   resets the NIC, and the frames in flight are counted as dropped;
+* Rv6 (`rv6img.workload.Rv6Workload`): a process of Rv6 rewrites files with a
+  pattern naming file and version and reads each back, through the syscall layer,
+  the file-system domain and its log, onto the block driver `rv6disk` behind a
+  shadow, which panics at the first call after every `period` seconds. A wrong
+  read-back, a failed call (the program must see no error) and, at the end, a file
+  that lost its last acknowledged version all count against the demo's health;
 * the root program stores 4 KiB blocks in the `kvstore` domain, which
   checksums each one through the `checksum` domain (a nested call), and reads
   them back, verifying every byte. `kvstore` panics every `period` seconds; it
@@ -59,11 +65,14 @@ def _pattern(key: int, version: int) -> np.ndarray:
 
 def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
         progress: Callable[[str], None] | None = None, out: str | Path | None = None,
-        block_driver: str | Path = "membdev") -> dict[str, Any]:
+        block_driver: str | Path = "membdev", rv6_driver: str | Path = "membdev"
+        ) -> dict[str, Any]:
     """Run the demo; returns the summary (what `--json` prints). `block_driver` is the
-    driver loaded as `membdev` (a name or a folder: tests use broken ones)."""
+    driver loaded as `membdev`, `rv6_driver` the one loaded as Rv6's `rv6disk` (names or
+    folders: tests use broken ones)."""
     from .live.sampler import Sampler, Tick
     from .live.session import LabSession
+    from .rv6img import workload as _registers_rv6  # noqa: F401 - the "rv6" workload
 
     lab = LabSession.boot(heap_mb=256, domains=(), workloads=())
     kernel = lab.kernel
@@ -83,7 +92,8 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
     block_io = lab.add_workload("membdev", driver=block_driver)
     nvme_io = lab.add_workload("nvme")
     net_io = lab.add_workload("ixgbe")
-    drivers_running = (block_io, nvme_io, net_io)
+    rv6_io = lab.add_workload("rv6", membdev_code=rv6_driver)  # Rv6 on its own rv6disk
+    drivers_running = (block_io, nvme_io, net_io, rv6_io)
     sampler = Sampler(kernel, lab.workloads, period=0.2)
     t_start = time.monotonic()
     deadline = t_start + seconds
@@ -94,9 +104,10 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
         done = min(1.0, (time.monotonic() - t_start) / seconds)
         bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
         figures = []
-        for name in ("membdev", "nvme", "ixgbe"):
+        for name, domain in (("membdev", "membdev"), ("nvme", "nvme"), ("ixgbe", "ixgbe"),
+                             ("rv6", rv6_io.domain)):
             mbps, ops = tick.rates.get(name, (0.0, 0.0))
-            c = tick.counters.get(name)
+            c = tick.counters.get(domain)
             rate = f"{ops / 1e6:5.2f} Mpps" if name == "ixgbe" else f"{mbps:6.1f} MB/s"
             figures.append(f"{name} {rate} ({c.crashes if c else 0} crashes)")
         progress(f"[{bar}] {'  '.join(figures)}  kv {stats['puts']:>6} puts "
@@ -106,10 +117,12 @@ def run(seconds: float = 5.0, period: float = 1.0, keys: int = 64,
     block_io.start("mixed")
     nvme_io.start("mixed")
     net_io.start("forward")
+    rv6_io.start()
     sampler.start()
     kernel.faults.every("membdev", period)
     kernel.faults.every("nvme", 1.3 * period, asynchronous=True)
     kernel.faults.every("ixgbe", 1.1 * period)
+    kernel.faults.every(rv6_io.domain, period)
     kernel.faults.every("kvstore", period)
     kernel.faults.every("checksum", 1.7 * period, asynchronous=True)
 

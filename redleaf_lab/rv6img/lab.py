@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import threading
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,15 @@ from .system import Rv6System, boot_rv6
 _SYSTEMS: weakref.WeakKeyDictionary[Any, Rv6System] = weakref.WeakKeyDictionary()
 
 
-def rv6_for(kernel: Any, blocks: int = 2048) -> Rv6System:
+def rv6_for(kernel: Any, blocks: int = 2048, membdev_code: str | Path = "membdev"
+            ) -> Rv6System:
+    """The kernel's Rv6, booted on the first call (`membdev_code`: see `boot_rv6`)."""
     system = _SYSTEMS.get(kernel)
     if system is None:
         from . import default_files, mkfs
 
-        system = boot_rv6(kernel, mkfs(blocks, default_files()), driver_name="rv6disk")
+        system = boot_rv6(kernel, mkfs(blocks, default_files()), driver_name="rv6disk",
+                          membdev_code=membdev_code)
         _SYSTEMS[kernel] = system
     return system
 

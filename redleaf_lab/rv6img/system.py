@@ -13,6 +13,7 @@ Ownership: the system holds the proxies; `kernel.shutdown()` (or `close()`) stop
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,9 +81,12 @@ def load_image_into(bdev: Any, image: Image) -> None:
 
 def boot_rv6(kernel: Any, image: Image | None = None, device: str = "membdev",
              console: Console | None = None, blocks: int | None = None,
-             policy: ShadowPolicy | None = None, driver_name: str | None = None) -> Rv6System:
+             policy: ShadowPolicy | None = None, driver_name: str | None = None,
+             membdev_code: str | Path = "membdev") -> Rv6System:
     """`driver_name`: the block driver's domain name (default: the driver's own), so Rv6
-    can share a kernel that already runs a `membdev` (the notebook's lab session)."""
+    can share a kernel that already runs a `membdev` (the notebook's lab session).
+    `membdev_code`: the driver loaded for device "membdev" (a name or a folder: tests
+    put deliberately broken drivers under Rv6 to prove its checks catch them)."""
     if image is None:
         image = mkfs(blocks or 4096, default_files())
     console = console or Console()
@@ -90,7 +94,7 @@ def boot_rv6(kernel: Any, image: Image | None = None, device: str = "membdev",
         store: Any = MemStore(len(image))
         store.write_many(np.arange(len(image)), image)
         driver = driver_name or "membdev"
-        kernel.load("membdev", name=driver, store=store)
+        kernel.load(membdev_code, name=driver, store=store)
         bdev = make_shadow(kernel, driver, policy or ShadowPolicy(max_restarts=10_000))
     elif device == "nvme" or device.startswith("vfio:"):
         from ..devices.select import open_nvme

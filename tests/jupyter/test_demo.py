@@ -1,5 +1,5 @@
-"""`redleaf-lab demo`: exits 0, its JSON reports no lost writes and no leaks, and its HTML
-dashboard renders in chromium with every network request blocked. With a deliberately
+"""`redleaf-lab demo`: exits 0, its JSON reports no lost writes and no leaks (Rv6's files
+included), and its HTML dashboard renders in chromium with every network request blocked. With a deliberately
 broken block driver (tests/support/domains/membdev_*) the demo reports it: its "wrong
 reads 0" is a real read check, not the old vacuous zero."""
 
@@ -55,7 +55,25 @@ def test_demo_json_reports_recovery_without_losses(demo: tuple[dict[str, Any], P
     nic = result["drivers"]["ixgbe"]  # forwarding through a shadow, panicked too
     assert nic["unit"] == "Mpps" and nic["iops"] > 0 and nic["crashes"] >= 1
     assert nic["restarts"] == nic["crashes"] and nic["wrong_reads"] == 0
+    rv6 = result["drivers"]["rv6"]  # files through Rv6 while its block driver panics
+    assert rv6["crashes"] >= 2 and rv6["restarts"] == rv6["crashes"]
+    assert rv6["throughput_mbps"] > 0 and rv6["errors"] == 0, rv6["last_error"]
+    assert rv6["lost_writes"] == 0 and rv6["wrong_reads"] == 0
+    assert {"rv6", "rv6fs", "rv6disk"} <= {row["name"] for row in result["domains"]}
+    assert any(line.startswith("rv6 ") for line in demo_module.format_summary(result)
+               .splitlines())  # a row of the driver table
+    html = Path(result["files"]["html"]).read_text()  # its own chart, with its crashes
+    assert "redleaf-rate-rv6" in html and "redleaf-crashes-rv6" in html
     assert result["wrong"] == 0
+
+
+def test_demo_reports_a_block_driver_under_rv6_that_drops_writes() -> None:
+    result = demo_module.run(seconds=0.6, period=5.0,
+                             rv6_driver=BROKEN_DRIVERS / "membdev_dropwrites")
+    rv6 = result["drivers"]["rv6"]
+    assert rv6["lost_writes"] > 0 and result["lost_writes"] >= rv6["lost_writes"]
+    assert result["drivers"]["membdev"]["lost_writes"] == 0  # only Rv6's disk is broken
+    assert result["leaked_objects"] == 0
 
 
 def test_no_view_of_a_block_moved_into_the_store_outlives_the_demo() -> None:
