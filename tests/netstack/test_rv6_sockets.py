@@ -375,3 +375,16 @@ def test_an_fs_restart_closes_every_socket_with_the_descriptor_tables(net, big_k
     assert port.bind(fd, 6101) == -EBADF  # its descriptor went with the old tables
     fresh = port.socket(DGRAM)
     assert fresh >= 0 and port.bind(fresh, 6100) == 0 and port.close(fresh) == 0
+
+
+def test_the_rv6_httpd_ends_when_the_stack_restarts(big_kernel):
+    net = boot(big_kernel)
+    thread, out = net.run_async("httpd /www")
+    client = Client(net)
+    fd = client.connect(80)
+    assert http_get(client, fd, "/1K.bin").endswith(FILES["/1K.bin"])
+    big_kernel.panic("netstack")
+    thread.join(10)
+    assert not thread.is_alive()  # no spinning on a dead listener: it ended
+    assert out["result"][0] == 1
+    assert big_kernel.domains["rv6"].state == "running"

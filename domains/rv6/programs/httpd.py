@@ -16,7 +16,9 @@ being read stay). With
 -w N the server spawns N-1 workers (`httpd -L ROOT`), each given the listening socket as
 its fd 0, as a pre-forking server does; a process at its limit stops accepting and
 leaves new connections queued for the others. -t SECONDS ends the server (and its
-workers end with their own -t) after that long; otherwise it serves until killed.
+workers end with their own -t) after that long; otherwise it serves until killed. If
+the network stack restarts (the listener reports an error), it exits with status 1, for
+whoever started it to start it again.
 """
 
 from redleaf_lab.api import Block, RRef
@@ -246,14 +248,17 @@ class Server:
                 if not ready:
                     continue
                 if fd == lfd:
-                    if ready & POLLNVAL:
-                        return 1
+                    if ready & (POLLNVAL | POLLERR | POLLHUP):
+                        return self.stop(1)  # the stack restarted: our sockets are gone
                     self.accept(lfd)
                 elif fd in self.conns:
                     self.serve(fd, ready)
+        return self.stop(0)
+
+    def stop(self, status):
         for fd in list(self.conns):
             self.close(fd)
-        return 0
+        return status
 
 
 def main(u, argv):
