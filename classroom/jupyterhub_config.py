@@ -14,9 +14,18 @@ below). Settings come from the environment, set by that command (or by hand):
                           into build/classroom/ when it is not on PATH)
   REDLEAF_CLASS_HUB_PORT, REDLEAF_CLASS_PROXY_API_PORT  the internal ports (8081, 8001)
 
-For a course machine: replace the DummyAuthenticator with PAM (system users) and the
-SimpleLocalProcessSpawner with LocalProcessSpawner, so each student's server runs as that
-student's Unix user; the rest stays.
+For a course machine: REDLEAF_CLASS_MODE=course (`redleaf-lab classroom up --course`) logs
+students in with their Unix account and password (PAM) and runs each student's server as
+that user (LocalProcessSpawner: the hub runs as root), in ~/redleaf-labs/ of their own home,
+where the student versions are copied (owned by the student) at their first login:
+
+  REDLEAF_CLASS_ALLOWED_USERS  comma-separated logins allowed in (and/or:)
+  REDLEAF_CLASS_GROUP          a Unix group whose members are allowed in
+  REDLEAF_CLASS_PYTHON         the interpreter the students' servers and kernels run: it (and
+                               the RedLeaf Lab install it imports) must be readable and
+                               executable by the students, e.g. a venv under /opt, not under
+                               /root; its sys.prefix holds the "RedLeaf Lab" kernelspec
+                               (`python -m redleaf_lab.jupyter.kernelspec --sys-prefix`)
 """
 
 import os
@@ -44,36 +53,71 @@ c.ConfigurableHTTPProxy.api_url = (
 if os.environ.get("REDLEAF_CLASS_PROXY"):
     c.ConfigurableHTTPProxy.command = [os.environ["REDLEAF_CLASS_PROXY"]]
 
-# try-it mode: students student1..N, one shared password
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = os.environ.get("REDLEAF_CLASS_PASSWORD", "redleaf")
-c.Authenticator.allowed_users = {f"student{i}" for i in range(1, users + 1)}
-
-# every student: a JupyterLab of their own, in their own home, the venv's Python
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = str(state / "homes" / "{username}")
-c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+mode = os.environ.get("REDLEAF_CLASS_MODE", "try")
+if mode not in ("try", "course"):
+    raise ValueError(f"REDLEAF_CLASS_MODE must be 'try' or 'course', got {mode!r}")
 c.Spawner.default_url = "/lab/tree/01-domains-and-proxies.ipynb"
-c.Spawner.args = ["--LabApp.expose_app_in_browser=True", "--allow-root"]
 c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "JUPYTER_PATH", "REDLEAF_LAB_PROXIES"]
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
-c.Spawner.mem_limit = "1G"  # advisory for this spawner; enforced by container spawners
+c.Spawner.mem_limit = "1G"  # advisory for these spawners; enforced by container spawners
 
 
-def copy_labs(spawner):
-    """Give a student the student versions once (their edits are never overwritten)."""
-    home = state / "homes" / spawner.user.name
-    home.mkdir(parents=True, exist_ok=True)
+def copy_labs_to(folder, owner=None):
+    """The student versions, once (a student's edits are never overwritten)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = [folder]
     for notebook in sorted(labs.glob("*.ipynb")):
-        if not (home / notebook.name).exists():
-            shutil.copy(notebook, home / notebook.name)
-    # each student's Jupyter state stays in their home
-    spawner.environment.update({
-        "JUPYTER_RUNTIME_DIR": str(home / ".jupyter-runtime"),
-        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-        "IPYTHONDIR": str(home / ".ipython"),
-    })
+        if not (folder / notebook.name).exists():
+            shutil.copy(notebook, folder / notebook.name)
+            made.append(folder / notebook.name)
+    if owner is not None:
+        for path in made:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+if mode == "try":
+    # try-it mode: students student1..N, one shared password, servers as the hub's user
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = os.environ.get("REDLEAF_CLASS_PASSWORD", "redleaf")
+    c.Authenticator.allowed_users = {f"student{i}" for i in range(1, users + 1)}
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(state / "homes" / "{username}")
+    c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+    c.Spawner.args = ["--LabApp.expose_app_in_browser=True", "--allow-root"]
+
+    def copy_labs(spawner):
+        home = state / "homes" / spawner.user.name
+        copy_labs_to(home)
+        # each student's Jupyter state stays in their home
+        spawner.environment.update({
+            "JUPYTER_RUNTIME_DIR": str(home / ".jupyter-runtime"),
+            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+            "IPYTHONDIR": str(home / ".ipython"),
+        })
+else:
+    import pwd
+
+    # a course: Unix accounts (PAM), each server runs as its student, in their home
+    c.JupyterHub.authenticator_class = "pam"
+    c.PAMAuthenticator.open_sessions = False  # no login session (utmp, limits) per server
+    allowed = {u for u in os.environ.get("REDLEAF_CLASS_ALLOWED_USERS", "").split(",") if u}
+    group = os.environ.get("REDLEAF_CLASS_GROUP", "")
+    if not allowed and not group:
+        raise ValueError("course mode: set REDLEAF_CLASS_ALLOWED_USERS or REDLEAF_CLASS_GROUP")
+    if allowed:
+        c.Authenticator.allowed_users = allowed
+    if group:
+        c.PAMAuthenticator.allowed_groups = {group}
+    c.JupyterHub.spawner_class = "localprocess"
+    python = os.environ.get("REDLEAF_CLASS_PYTHON", sys.executable)
+    c.Spawner.cmd = [python, "-m", "jupyterhub.singleuser"]
+    c.Spawner.args = ["--LabApp.expose_app_in_browser=True"]
+    c.Spawner.notebook_dir = "~/redleaf-labs"
+
+    def copy_labs(spawner):
+        owner = pwd.getpwnam(spawner.user.name)
+        copy_labs_to(Path(owner.pw_dir) / "redleaf-labs", owner)
 
 
 c.Spawner.pre_spawn_hook = copy_labs

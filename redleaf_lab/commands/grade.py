@@ -25,6 +25,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     classroom.add_argument("--users", type=int, default=3, help="dummy users student1..N")
     classroom.add_argument("--port", type=int, default=8000)
     classroom.add_argument("--dir", default=None, help="state folder (default: a temporary one)")
+    classroom.add_argument("--course", action="store_true",
+                           help="a course machine: Unix accounts (PAM), each student's server "
+                           "runs as that user (run as root)")
+    classroom.add_argument("--allowed-users", default="",
+                           help="--course: comma-separated logins allowed in")
+    classroom.add_argument("--group", default=None,
+                           help="--course: a Unix group whose members are allowed in")
+    classroom.add_argument("--python", default=None,
+                           help="--course: the interpreter the students' servers run (readable "
+                           "by them; default: this one)")
     classroom.set_defaults(func=run_classroom)
 
 
@@ -43,7 +53,9 @@ def run_grade(args: argparse.Namespace) -> int:
 def run_classroom(args: argparse.Namespace) -> int:
     from ..grading.classroom import serve
 
-    return serve(users=args.users, port=args.port, state_dir=args.dir)
+    allowed = [name for name in args.allowed_users.split(",") if name]
+    return serve(users=args.users, port=args.port, state_dir=args.dir, course=args.course,
+                 allowed=allowed, group=args.group, python=args.python)
 
 
 def add_bench_parser(bench: argparse._SubParsersAction) -> None:

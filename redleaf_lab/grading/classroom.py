@@ -1,5 +1,7 @@
 """`redleaf-lab classroom up`: JupyterHub on loopback with dummy students, each with a
-JupyterLab server of their own holding the student versions of the labs.
+JupyterLab server of their own holding the student versions of the labs; with
+`course=True` (`--course`), a course machine's hub: Unix accounts through PAM, each
+student's server running as that student (the hub runs as root).
 
 Interface: `Hub(users, port, state_dir)` is a context manager: on entry it makes sure the
 proxy (npm's configurable-http-proxy) and the student notebooks exist, starts
@@ -60,9 +62,21 @@ def ensure_proxy(prefix: Path = PROXY_PREFIX) -> Path:
 
 class Hub:
     def __init__(self, users: int = 3, port: int = 8000, state_dir: str | Path | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, course: bool = False,
+                 allowed: list[str] | None = None, group: str | None = None,
+                 python: str | None = None) -> None:
         if not 1 <= users <= 500:
             raise ValueError("--users must be 1..500")
+        if course and os.geteuid() != 0:
+            raise ValueError("course mode runs each student's server as that student's Unix "
+                             "user: start the hub as root")
+        if course and not allowed and not group:
+            raise ValueError("course mode: name the students (--allowed-users) or their Unix "
+                             "group (--group)")
+        self.course = course
+        self.allowed = list(allowed or [])
+        self.group = group
+        self.python = python
         self.users = users
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -72,7 +86,17 @@ class Hub:
         self.process: subprocess.Popen[bytes] | None = None
 
     def usernames(self) -> list[str]:
+        if self.course:
+            return list(self.allowed)
         return [f"student{i}" for i in range(1, self.users + 1)]
+
+    def _mode_env(self) -> dict[str, str]:
+        if not self.course:
+            return {"REDLEAF_CLASS_MODE": "try"}
+        return {"REDLEAF_CLASS_MODE": "course",
+                "REDLEAF_CLASS_ALLOWED_USERS": ",".join(self.allowed),
+                "REDLEAF_CLASS_GROUP": self.group or "",
+                "REDLEAF_CLASS_PYTHON": self.python or sys.executable}
 
     def __enter__(self) -> Hub:
         labs = self.state / "labs"
@@ -84,7 +108,7 @@ class Hub:
                "REDLEAF_CLASS_PORT": str(self.port), "REDLEAF_CLASS_LABS": str(labs),
                "REDLEAF_CLASS_PASSWORD": PASSWORD, "REDLEAF_CLASS_PROXY": str(ensure_proxy()),
                "REDLEAF_CLASS_HUB_PORT": str(free_port()),
-               "REDLEAF_CLASS_PROXY_API_PORT": str(free_port())}
+               "REDLEAF_CLASS_PROXY_API_PORT": str(free_port()), **self._mode_env()}
         env.pop("JUPYTERHUB_API_TOKEN", None)
         self.state.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
@@ -123,11 +147,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(users: int, port: int, state_dir: str | None) -> int:
+def serve(users: int, port: int, state_dir: str | None, course: bool = False,
+          allowed: list[str] | None = None, group: str | None = None,
+          python: str | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the hub as Ctrl-C does
-    with Hub(users, port, state_dir) as hub:
-        print(f"JupyterHub: {hub.url}/  users {', '.join(hub.usernames())}, "
-              f"password {PASSWORD!r}; state in {hub.state}; Ctrl-C stops it")
+    with Hub(users, port, state_dir, course=course, allowed=allowed, group=group,
+             python=python) as hub:
+        who = (f"Unix users {', '.join(hub.usernames()) or '-'}"
+               + (f" and group {group}" if group else "") + ", their own passwords"
+               if course else f"users {', '.join(hub.usernames())}, password {PASSWORD!r}")
+        print(f"JupyterHub: {hub.url}/  {who}; state in {hub.state}; Ctrl-C stops it")
         try:
             while hub.process is not None and hub.process.poll() is None:
                 time.sleep(0.5)
