@@ -388,3 +388,43 @@ def test_the_rv6_httpd_ends_when_the_stack_restarts(big_kernel):
     assert not thread.is_alive()  # no spinning on a dead listener: it ended
     assert out["result"][0] == 1
     assert big_kernel.domains["rv6"].state == "running"
+
+
+def serve_and_stop(net, client: Client, sequential: int, concurrent: int) -> None:
+    """Run `httpd -w 2 /www`, make the connections, kill it, wait until both sides are
+    clean (server: no socket, no TCP connection; client: TIME-WAIT at most)."""
+    thread, _out = net.run_async("httpd -w 2 /www")
+    for _ in range(sequential):  # closed by the client
+        fd = client.connect(80)
+        assert http_get(client, fd, "/1K.bin").endswith(FILES["/1K.bin"])
+        client.sockets.close(fd)
+    fds = [client.connect(80) for _ in range(concurrent)]  # keep-alive, at once
+    for fd in fds:
+        assert http_get(client, fd, "/").endswith(FILES["/index.html"])
+    for fd in fds:
+        client.sockets.close(fd)
+    assert net.rv6.core.interrupt() == 2  # the server and its worker
+    thread.join(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        client.step(0.01)
+        census = net.census()
+        states = {c.state for c in client.peer.stack.tcp.connections.values()}
+        if census["sockets"] == 0 and census["tcp_connections"] == 0 and \
+                states <= {"TIME-WAIT"}:
+            break
+    assert census["sockets"] == 0 and census["tcp_connections"] == 0, census
+    assert states <= {"TIME-WAIT"}, states  # the client's side ended cleanly too
+
+
+def test_many_connections_through_two_rv6_httpd_processes_leave_nothing(big_kernel):
+    net = boot(big_kernel)
+    client = Client(net)
+    # a first run fills the caches that stay (the fs's buffer cache, the core's buffers)
+    serve_and_stop(net, client, 2, 2)
+    objects_before = big_kernel.heap.stats().live_objects
+    # 150 sequential connections, then 24 keep-alive ones at once (the two processes'
+    # 12 each)
+    serve_and_stop(net, client, 150, 24)
+    assert big_kernel.domain("rv6").impl._net.open_sockets == 0  # the core's count too
+    assert big_kernel.heap.stats().live_objects == objects_before  # nothing leaked
