@@ -6,7 +6,7 @@
     %redleaf panic DOMAIN [once|every|random|async] [--period T] [--p P]
     %redleaf restart DOMAIN | stop DOMAIN
     %redleaf bench calls|recovery [--seconds S]
-    %redleaf dashboard [--no-traffic]       # widgets + live bokeh dashboard
+    %redleaf dashboard [--no-traffic] [--no-rv6]  # widgets + live bokeh dashboard
     %redleaf net [DOMAIN]                   # a netstack's census and counters (every drop reason)
 
 Each subcommand prints a readable table and returns an object (`rows = %redleaf ps`):
@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("net", add_help=False).add_argument("domain", nargs="?", default="netstack")
     dash = sub.add_parser("dashboard", add_help=False)
     dash.add_argument("--no-traffic", action="store_true")
+    dash.add_argument("--no-rv6", action="store_true")
     return parser
 
 
@@ -203,4 +204,4 @@ class RedLeafMagics(Magics):
         return record
 
     def _do_dashboard(self, state: Any, args: argparse.Namespace) -> Any:
-        return state.dashboard(traffic=not args.no_traffic)
+        return state.dashboard(traffic=not args.no_traffic, rv6=not args.no_rv6)

@@ -38,10 +38,11 @@ def session() -> LabSession:
     return _session
 
 
-def dashboard(traffic: bool = True, calls: bool = True) -> Any:
+def dashboard(traffic: bool = True, calls: bool = True, rv6: bool = True) -> Any:
     """A `LabView` on the session. With `calls`, `bench calls` is measured first (about
     0.5 s, before the traffic starts, so it is not measured under load) for the
-    dashboard's call-cost chart, unless an earlier dashboard already measured it."""
+    dashboard's call-cost chart, unless an earlier dashboard already measured it. With
+    `rv6`, Rv6's shell panel sits under the driver panels (Rv6 boots on first use)."""
     from ..widgets.lab import LabView
 
     global _calls
@@ -49,7 +50,7 @@ def dashboard(traffic: bool = True, calls: bool = True) -> Any:
         from ..bench import calls as bench_calls
 
         _calls = bench_calls.measure(iterations=20_000, slow_iterations=300, runs=3)
-    view = LabView(session(), calls=_calls if calls else None)
+    view = LabView(session(), calls=_calls if calls else None, rv6=rv6)
     _views.append(view)
     if traffic:
         view.start_traffic()

@@ -23,11 +23,16 @@ before anything crosses a proxy, so a bad argument (a list for a buffer, a str f
 descriptor) is an error value (-EFAULT, -EINVAL), not an exception in the program.
 
 Locking: the kernel's own; the ports hold no state but their pid and the core proxy.
+`_domains_lock` serializes the program domains' loads and stops: a program ending on its
+own thread and one killed by ^C used to stop at once, and the kernel's loader iterated
+sys.modules while the other stop deleted from it ("dictionary changed size during
+iteration", which crashed the core domain; the loader itself should copy the keys).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from importlib import resources
 from typing import Any
 
@@ -69,6 +74,7 @@ class ProgramServices(Sealed):
         self._core: Any = None
         self._names: dict[int, str] = {}
         self._ulib = _ulib_source()
+        self._domains_lock = threading.Lock()
 
     def attach_core(self, core: Any) -> None:
         """Set once by the trusted boot code: the core proxy the ports call (a proxy of
@@ -121,7 +127,8 @@ class ProgramServices(Sealed):
             image = loader.image_from_sources(
                 domain_name, {"prog": source, "ulib": self._ulib, "start": START_SOURCE},
                 "start", Program, {"sys": None}, f"rv6:/{clean}")
-            proxy = self._kernel.load(image, sys=SyscallPort(self._core, pid))
+            with self._domains_lock:
+                proxy = self._kernel.load(image, sys=SyscallPort(self._core, pid))
         except Exception as exc:  # a program that fails the check or its init: an error value
             return (None, _one_line(exc))
         self._names[pid] = domain_name
@@ -132,7 +139,8 @@ class ProgramServices(Sealed):
         if name is None:
             return False
         try:
-            self._kernel.stop(name)
+            with self._domains_lock:
+                self._kernel.stop(name)
             settled = self._kernel.domain(name).settled
         except KeyError:
             return False

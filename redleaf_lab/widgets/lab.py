@@ -4,8 +4,10 @@
 
 Laid out for a 1366x768 projector: the first screen holds the per-driver rate charts
 (left, about 780 px wide) and, beside them, one compact panel per driver with its
-"inject panic" button and counters (right, 540 px); below come the recovery-time and
-call-cost charts, then the domain table and the heap view.
+"inject panic" button and counters (right, 540 px), and with `rv6=True` Rv6's shell
+panel under them (`rv6img.shell_widget`: run a command line, panic its block driver
+`rv6disk` while it runs); below come the recovery-time and call-cost charts, then the
+domain table and the heap view.
 
 It does not sample on its own: it listens to the session's one `Sampler`
 (`session.sampler`, recording since boot). The dashboard first loads the sampler's
@@ -32,7 +34,7 @@ from .views import DomainTable, HeapView
 
 class LabView:
     def __init__(self, session: LabSession, calls: dict[str, Any] | None = None,
-                 bokeh: bool = True) -> None:
+                 bokeh: bool = True, rv6: bool = False) -> None:
         self.session = session
         self.sampler = session.sampler
         self.domains = DomainTable()
@@ -43,6 +45,12 @@ class LabView:
                                         smooth_s=self.sampler.smooth_s) if bokeh else None)
         self._listeners: list[Listener] = [self.domains.update, self.heap.update]
         self._listeners += [panel.update for panel in self.panels.values()]
+        self.rv6_panel: Any = None
+        if rv6:  # boots Rv6 on the session's kernel once (rv6img.lab.rv6_for)
+            from ..rv6img.shell_widget import Rv6Panel
+
+            self.rv6_panel = Rv6Panel(session.kernel)
+            self._listeners.append(self.rv6_panel.update)
         for listener in self._listeners:
             self.sampler.add_listener(listener)
         if self.dashboard is not None:
@@ -51,7 +59,8 @@ class LabView:
         title = w.HTML("<b style='font-size:15px'>RedLeaf Lab: live system</b> <small>"
                        "each driver's chart shows its own crashes (red, numbered); press "
                        "<b>inject panic</b> to add one</small>")
-        controls = w.VBox([panel.widget for panel in self.panels.values()],
+        controls = w.VBox([panel.widget for panel in self.panels.values()]
+                          + ([self.rv6_panel.widget] if self.rv6_panel is not None else []),
                           layout=w.Layout(margin="0 0 0 6px"))
         top: list[Any] = [controls]
         details: list[Any] = []

@@ -100,5 +100,9 @@ def test_bench_calls_returns_the_rows(shell: InteractiveShell,
 def test_dashboard_returns_a_live_view(shell: InteractiveShell) -> None:
     view = shell.run_line_magic("redleaf", "dashboard --no-traffic")
     assert view.sampler.running and "membdev" in view.panels
+    assert view.rv6_panel is not None  # Rv6's shell beside the driver panels
+    assert view.rv6_panel.run("echo in the dashboard | wc") == "1 3 17\n"
+    bare = shell.run_line_magic("redleaf", "dashboard --no-traffic --no-rv6")
+    assert bare.rv6_panel is None
     shell.run_line_magic("redleaf", "boot --bare")  # a reboot stops the old view's sampler
     assert not view.sampler.running

@@ -182,3 +182,36 @@ def test_lab_view_wires_one_sampler_to_every_view(lab: LabSession) -> None:
         view.close()
         lab.stop_traffic()
     assert not view.sampler._listeners and view.sampler.running  # detached; session records
+
+
+def test_lab_view_shows_rv6s_shell_beside_the_driver_panels(lab: LabSession) -> None:
+    view = LabView(lab, bokeh=False, rv6=True)
+    try:
+        panel = view.rv6_panel
+        assert panel is not None and panel.widget in view.widget.children[1].children[0].children
+        assert panel.panic_button._dom_classes == ("redleaf-rv6-panic",)  # not a driver's
+        panel.command.value = "cat /README | wc"
+        panel.run_button.click()  # runs on the panel's worker thread
+        wait_for(lambda: "rv6$ cat /README | wc" in panel.output.value
+                 and panel._worker is not None and not panel._worker.is_alive())
+        first = panel.lines[-1]
+        assert first.split()[0] == "3"
+        panel.panic_button.click()  # the block driver under Rv6 crashes
+        assert lab.kernel.crashes("rv6disk") == 1 and "1 crashes" in panel.status.value
+        panel.run_button.click()  # the program sees nothing of it
+        wait_for(lambda: panel.lines.count(first) == 2 and not panel._worker.is_alive())
+        panel.run("echo written > /after")  # a commit: the shadow restarts the driver
+        assert "1 restarts" in panel.status.value
+        lab.kernel.panic("rv6disk", "from elsewhere")  # e.g. `%redleaf panic rv6disk`:
+        lab.sampler.tick()  # the sampler's next tick shows it in the panel
+        assert "2 crashes" in panel.status.value
+        # ^C: a cat that waits for console input is killed, the shell goes on
+        panel.command.value = "cat"
+        panel.run_button.click()
+        core = panel.system.core
+        wait_for(lambda: any(row[2] == "cat" and row[3] == "running" for row in core.procs()))
+        panel.interrupt_button.click()
+        wait_for(lambda: not panel._worker.is_alive())
+        assert "killed" in panel.output.value
+    finally:
+        view.close()
