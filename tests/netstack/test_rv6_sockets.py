@@ -428,3 +428,31 @@ def test_many_connections_through_two_rv6_httpd_processes_leave_nothing(big_kern
     serve_and_stop(net, client, 150, 24)
     assert big_kernel.domain("rv6").impl._net.open_sockets == 0  # the core's count too
     assert big_kernel.heap.stats().live_objects == objects_before  # nothing leaked
+
+
+def test_a_program_connects_out(net):
+    """The active side: connect (EINPROGRESS), poll for POLLOUT, send, receive, close."""
+    port, client = net.port(100_000), Client(net)
+    lfd = client.sockets.socket(STREAM)  # the far side listens this time
+    assert client.sockets.bind(lfd, 9090) == 0 and client.sockets.listen(lfd, 2) == 0
+    fd = port.socket(STREAM)
+    assert port.connect(fd, int.from_bytes(CLIENT_IP, "big"), 9090) == -115  # EINPROGRESS
+    assert port.connect(fd, int.from_bytes(CLIENT_IP, "big"), 9090) == -114  # EALREADY
+    assert pump(port, client, fd, POLLOUT) & POLLOUT
+    n, _buf = port.send(fd, block(b"hello from rv6"), 14)
+    assert n == 14
+    accepted = -1
+    for _ in range(200):
+        client.step(0)
+        accepted = client.sockets.accept(lfd)[0]
+        if accepted >= 0:
+            break
+    got, _ = client.receive(accepted, lambda d: d == b"hello from rv6")
+    assert got == b"hello from rv6"
+    client.send_all(accepted, b"and back")
+    pump(port, client, fd, POLLIN)
+    n, buf = port.recv(fd, RRef.new(Block), 100)
+    assert buf.tobytes()[:n] == b"and back"
+    assert port.close(fd) == 0
+    _data, last = client.receive(accepted, lambda d: False, timeout=2)
+    assert last == 0  # the end of the stream reached the far side
