@@ -28,7 +28,7 @@ from .checks import ExerciseFailed, panic_text
 
 
 def _session(workloads: tuple[str, ...], domains: tuple[str, ...] = ()) -> LabSession:
-    return LabSession.boot(heap_mb=32, domains=domains, workloads=workloads,
+    return LabSession.boot(heap_mb=16, domains=domains, workloads=workloads,
                            switch_interval=None)
 
 
