@@ -28,7 +28,11 @@ Adding exercises (labs 05+ too):
 `redleaf-lab grade NN` discovers the exercises from the notebook's metadata: nothing to
 register. Each test cell runs alone after the solution cells (in a fresh process, outside
 IPython): it imports what it uses, and solution and test cells use no magics.
-Modules: checks (shared), splice, interfaces (graded interfaces), labNN (checkers),
+A checker may also plumb the copy (`splice.rewrite_file`, `splice.add_file`): lab 5 shrinks
+rv6fs's buffer cache, lab 8 adds a table module whose methods are the student's and points
+the domain's import at it; each hook fails loudly if the domain's text changed.
+Modules: checks (shared), splice, interfaces (graded interfaces), lab00..lab08 (checkers),
 notebook (cells and metadata), grader + runner (each test in a fresh process with a time
-limit), course (nbgrader), classroom (JupyterHub), footprint (kernel RSS benchmark).
+limit), folders (`grade LAB FOLDER`: a student's domain folder), course (nbgrader),
+classroom (JupyterHub: try-it and course modes), footprint (kernel RSS benchmark).
 """
