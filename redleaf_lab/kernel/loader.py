@@ -321,8 +321,11 @@ def module_prefix(image: DomainImage, incarnation_id: int) -> str:
 def forget(image: DomainImage, incarnation_id: int) -> None:
     """Drop an ended incarnation's modules from sys.modules."""
     prefix = module_prefix(image, incarnation_id) + "."
-    for name in [n for n in sys.modules if n.startswith(prefix)]:
-        del sys.modules[name]
+    # list(): one C-level copy of the keys. Iterating sys.modules itself lets another
+    # thread import (another domain loading) between two steps and the walk fails with
+    # "dictionary changed size during iteration" in the middle of a crash or a stop.
+    for name in [n for n in list(sys.modules) if n.startswith(prefix)]:
+        sys.modules.pop(name, None)  # another forget of the same incarnation may race
 
 
 def instantiate(image: DomainImage, incarnation_id: int) -> types.ModuleType:
