@@ -12,9 +12,10 @@ Interface:
   allocate, holes that read as zeros and allocate nothing, a remount, unlink freeing all.
 * `check_log_write(log_write, hidden=False)`: the student's `Log.log_write(self, buf)`. A
   workload of creates and writes must read back, fsck clean, survive a remount, and log
-  exactly as many blocks as the absorbing log does. Hidden: a 24-buffer cache and a
-  directory of 60 blocks, so a logged buffer that is not pinned gets evicted before its
-  commit; and a log_write outside a transaction must be refused.
+  exactly as many blocks as the absorbing log does. Hidden: a 24-buffer cache and an
+  unlink that reads 30 indirect blocks after logging the directory block, so a logged
+  buffer that is not pinned gets evicted before its commit; and a log_write outside a
+  transaction must be refused.
 Ownership: each check boots its own kernel (checks.fresh_kernel); stores are in memory.
 """
 
@@ -275,7 +276,7 @@ def _sparse(rv6: _Rv6) -> None:
 
 # -- the log ---------------------------------------------------------------------------
 SMALL_CACHE = 24
-BIG_DIR_ENTRIES = 60 * (BSIZE // 64)  # a directory of 60 blocks
+SPREAD = 30  # mid-level indirect blocks of the file the small-cache test unlinks
 
 
 def _workload(rv6: _Rv6) -> dict[str, bytes]:
@@ -383,30 +384,28 @@ def _outside_transaction(kernel: Any, rv6: _Rv6) -> None:
 
 
 def _small_cache(kernel: Any, log_write: Callable[..., Any] | str, folder: Path) -> None:
-    """A logged buffer must stay in the cache until its commit installs it (pinned)."""
+    """A logged buffer must stay in the cache until its commit installs it (pinned): with
+    a 24-buffer cache, unlinking a file with 30 mid-level indirect blocks reads them all
+    (bread) in the one transaction that logged the directory block first."""
     copy = student_domain("rv6fs", {"log.py": {"Log.log_write": log_write}}, folder / "small")
     rewrite_file(copy, "rv6fs.py", "BufCache(bdev, NBUF)", f"BufCache(bdev, {SMALL_CACHE})")
-    files = {f"/d/e{i:05d}": b"" for i in range(BIG_DIR_ENTRIES - 3)}
-    rv6 = _Rv6(kernel, copy, files=files, blocks=2048, ninodes=BIG_DIR_ENTRIES + 32)
+    rv6 = _Rv6(kernel, copy, blocks=2048)
+    what = (f"with a {SMALL_CACHE}-buffer cache (a file with {SPREAD} mid-level indirect "
+            "blocks written, then unlinked)")
     try:
-        fd = rv6.call("create /d/new", "open", PID, "/d/new", O_CREATE | O_RDWR)
-        if fd < 0:
-            raise ExerciseFailed(f"creating /d/new returned {fd}")
+        fd = rv6.open("/spread", "create /spread")
+        for k in range(SPREAD):
+            rv6.write_block(fd, DOUBLE_START + k * NINDIRECT, f"writing mid-level block {k}")
         rv6.call("close", "close", PID, fd)
+        if rv6.call("unlink /spread", "unlink", PID, "/spread") != 0:
+            raise ExerciseFailed("unlink /spread failed")
         rv6.remount()
-        fd = rv6.call("open /d/new", "open", PID, "/d/new", O_RDWR)
-        if fd < 0:
-            raise ExerciseFailed(f"with a {SMALL_CACHE}-buffer cache, a file created in a "
-                                 f"directory of 60 blocks is gone after a remount (open returned "
-                                 f"{fd}): a logged buffer was evicted before its commit; "
-                                 "log_write must pin it (cache.pin) so it stays until installed")
-        rv6.call("close", "close", PID, fd)
-        rv6.fsck(f"a create in a 60-block directory with a {SMALL_CACHE}-buffer cache")
+        if rv6.call("open /spread", "open", PID, "/spread", O_RDWR) >= 0:
+            raise ExerciseFailed("the file is still there after a remount")
+        rv6.fsck(what)
     except ExerciseFailed as failed:
-        if "panicked" in str(failed):
-            raise ExerciseFailed(f"with a {SMALL_CACHE}-buffer cache and a directory of 60 "
-                                 f"blocks: {failed}. A logged buffer was evicted before its "
-                                 "commit: log_write must pin it (cache.pin)") from None
-        raise
+        raise ExerciseFailed(f"{what}: {failed}. A logged buffer was evicted before its "
+                             "commit: log_write must pin it (cache.pin) so it stays until "
+                             "the commit installs it") from None
     finally:
         rv6.close()
