@@ -4,12 +4,13 @@
 #   make bench   the cross-domain call benchmark
 #   make lab     JupyterLab on labs/ with the "RedLeaf Lab" kernel
 #   make labs-student  the student versions of the graded labs (nbgrader) in build/student/
+#   make grade LAB=03 [WORK=my-lab03.ipynb | WORK=my_domain/]  points per test (MIT's make grade)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench lab labs-student clean
+.PHONY: setup demo test lint typecheck pytest bench lab labs-student grade clean
 
 setup: $(STAMP)
 
@@ -42,6 +43,10 @@ lab: setup
 
 labs-student: setup
 	$(BIN)/python -m redleaf_lab.grading.course student build/student
+
+grade: setup
+	@test -n "$(LAB)" || { echo "usage: make grade LAB=03 [WORK=notebook-or-domain-folder]"; exit 2; }
+	$(BIN)/redleaf-lab grade $(LAB) $(WORK)
 
 clean:
 	rm -rf $(VENV) build *.egg-info redleaf_lab/_core/_redleaf_core*.so
