@@ -4,8 +4,18 @@ Interface: `bread(blockno)` returns a `Buf` holding the block (read from the BDe
 miss) with one more reference; `brelse(buf)` drops it and makes the buffer the most
 recently used; `bwrite(buf)` writes it through to the device now. `pin`/`unpin` keep a
 buffer in the cache while the log holds it (log.py): a pinned buffer is never evicted,
-so a logged block is installed from memory. `write_many` and `read_many` move up to 32
+so a logged block is installed from memory. `write_many` and `read_ahead` move up to 32
 blocks per `submit_and_poll` call (the log's commit and install, read-ahead).
+
+Read-ahead lands in a window beside the cache, not in 32 cache buffers: each batch's
+array stays as it came back from the driver, and `copy_out(blockno, off, n)` serves a
+read from the cache or the window without taking a buffer (saving per block a buffer,
+a 4 KiB copy, an eviction and the reference dance). The window keeps the last WINDOW
+batches (1 MiB), least recently used batch out first, so a file read again is read
+from memory. A window block is a clean copy of the disk as read; it stays valid
+because a block leaves the window the moment it enters the cache (`_get`: a miss there
+takes the window's copy instead of a device read), and every change to a block goes
+through the cache.
 
 Each buffer owns an `RRef[Block]` on the shared heap: `read` moves it into the driver and
 gets it back filled (a crashed driver's shadow hands back a fresh one, which we keep);
@@ -22,6 +32,7 @@ import numpy as np
 from redleaf_lab.api import BLOCK_SIZE, BlkReq, Block, BorrowedError, RRef, RRefDeque
 
 BATCH = 32
+WINDOW = 8  # read-ahead batches kept (8 x 32 blocks)
 SMALL = 4  # up to this many blocks, single writes cost less than a batch
 
 
@@ -53,16 +64,23 @@ class BufCache:
         self._spare = []  # evicted buffers, ready for reuse
         self._submit = RRefDeque.new(BlkReq, BATCH)
         self._collect = RRefDeque.new(BlkReq, BATCH)
-        self._requests = [RRef.new(BlkReq) for _ in range(BATCH)]
+        # the batch's requests rest in a deque of their own between transfers: they move
+        # deque to deque (`move_to`, one registry call), never out to handles
+        self._requests = RRefDeque.new(BlkReq, BATCH)
+        self._requests.push_many([RRef.new(BlkReq) for _ in range(BATCH)])
         self._scratch = RRef.new(Block)  # lent to `write`, never moved: its view may stay
         self._scratch_view = self._scratch.array()
+        self._window = {}  # blockno -> (batch number, row); never also in _lru
+        self._batches = OrderedDict()  # number -> (its blocks' data, blocknos), LRU first
+        self._batch_no = 0
         self.hits = 0
         self.misses = 0
         self.replaced = 0  # buffers replaced because a view outside this domain lingered
 
     # -- lookup and eviction --------------------------------------------------------
     def cached(self, blockno: int) -> bool:
-        return blockno in self._lru
+        """In the cache or in the read-ahead window."""
+        return blockno in self._lru or blockno in self._window
 
     def blocknos(self) -> tuple:
         return tuple(self._lru)
@@ -89,11 +107,28 @@ class BufCache:
         buf.blockno = blockno
         buf.refcnt = 1
         self._lru[blockno] = buf
+        where = self._window.pop(blockno, None)
+        if where is not None:  # read ahead: the window's copy, and it leaves the window
+            buf.data[:] = self._batches[where[0]][0][where[1]]
+            self.hits += 1
+            return buf, False
         self.misses += 1
         return buf, True
 
-    def _held(self) -> int:
-        return sum(1 for b in self._lru.values() if b.refcnt or b.pins)
+    def copy_out(self, blockno: int, off: int, n: int):
+        """Bytes off..off+n of a block in the cache (now most recently used) or in the
+        read-ahead window; None if it is in neither (bread it)."""
+        buf = self._lru.get(blockno)
+        if buf is not None:
+            self.hits += 1
+            self._lru.move_to_end(blockno)
+            return buf.data[off:off + n].tobytes()
+        where = self._window.get(blockno)
+        if where is None:
+            return None
+        self.hits += 1
+        self._batches.move_to_end(where[0])
+        return self._batches[where[0]][0][where[1], off:off + n].tobytes()
 
     def bread(self, blockno: int) -> Buf:
         buf, needs_read = self._get(blockno)
@@ -164,22 +199,27 @@ class BufCache:
                            np.stack(datas[start:start + BATCH]), True)
 
     def read_ahead(self, blocknos) -> None:
-        """Bring the blocks that are not cached into the cache (one batch each 32)."""
-        missing = [b for b in blocknos if b not in self._lru][:BATCH]
-        if len(self._lru) + len(missing) > self._nbuf // 2 and self._held() > self._nbuf // 2:
-            return  # most buffers are held or pinned: do not evict for a guess
+        """Read the blocks that are neither cached nor in the window into the window (one
+        batch, at most 32 blocks); the least recently used batch goes if it is full."""
+        lru, window = self._lru, self._window
+        missing = [b for b in blocknos if b not in lru and b not in window][:BATCH]
         if not missing:
             return
         landed = self._transfer(np.asarray(missing, dtype=np.int64), None, False)
-        for i, blockno in enumerate(missing):
-            buf, _ = self._get(blockno)
-            self.misses -= 1
-            buf.data[:] = landed[i]
-            self.brelse(buf)
+        if len(self._batches) >= WINDOW:
+            old, (_data, blocks) = self._batches.popitem(last=False)
+            for b in blocks:
+                if window.get(b, (0,))[0] == old:  # (not taken by the cache since)
+                    del window[b]
+        self._batch_no += 1
+        self._batches[self._batch_no] = (landed, missing)
+        for row, b in enumerate(missing):
+            window[b] = (self._batch_no, row)
+        self.misses += len(missing)
 
     def _transfer(self, blocks, datas, write: bool):
         n = len(blocks)
-        self._submit.push_many(self._requests[:n])
+        self._requests.move_to(self._submit, n)
         self._submit.set("block", blocks)
         if write:
             self._submit.set("data", datas)
@@ -192,8 +232,7 @@ class BufCache:
                 raise RuntimeError("submit_and_poll made no progress")
         order = self._collect.get("block")
         landed = None if write else self._collect.get("data")
-        got = self._collect.pop_many()
-        self._requests = got + self._requests[n:]
+        self._collect.move_to(self._requests)
         if landed is not None and not np.array_equal(order, blocks):
             index = {int(b): i for i, b in enumerate(order)}
             landed = np.stack([landed[index[int(b)]] for b in blocks])

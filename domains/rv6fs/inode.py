@@ -257,14 +257,22 @@ class Inodes:
             if a:
                 addrs.append(a)
         ip.ahead = ahead
-        if len(addrs) > 1:
-            self._cache.read_ahead(addrs)
+        self._cache.read_ahead(addrs)
 
     def read_bytes(self, ip: Inode, off: int, n: int) -> bytes:
         """Up to n bytes from offset `off` (readi without a destination array)."""
         if off >= ip.size or n <= 0:
             return b""
         n = min(n, ip.size - off)
+        bn, boff = divmod(off, BSIZE)
+        if boff + n <= BSIZE:  # within one block (an aligned 4 KiB request): the hot path
+            addr = ip.ahead.get(bn)
+            if addr is None:
+                addr = self.bmap(ip, bn, False)
+            if addr:
+                data = self._cache.copy_out(addr, boff, n)
+                if data is not None:
+                    return data
         parts = []
         done = 0
         while done < n:
@@ -273,14 +281,18 @@ class Inodes:
             addr = ip.ahead.get(bn)
             if addr is None:
                 addr = self.bmap(ip, bn, False)
-            if addr and not self._cache.cached(addr):
-                self._read_ahead(ip, bn, addr)
             if addr == 0:
                 parts.append(bytes(m))
             else:
-                buf = self._cache.bread(addr)
-                parts.append(buf.data[boff:boff + m].tobytes())
-                self._cache.brelse(buf)
+                data = self._cache.copy_out(addr, boff, m)
+                if data is None:  # a miss: fetch it and the file's next blocks
+                    self._read_ahead(ip, bn, addr)
+                    data = self._cache.copy_out(addr, boff, m)
+                    if data is None:  # (read-ahead found nothing to fetch past it)
+                        buf = self._cache.bread(addr)
+                        data = buf.data[boff:boff + m].tobytes()
+                        self._cache.brelse(buf)
+                parts.append(data)
             done += m
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

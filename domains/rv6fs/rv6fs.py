@@ -153,9 +153,11 @@ class FileSystem:
         # no view of the caller's buffer may live in a frame below a BDev call (a driver
         # crash's traceback can keep such frames alive, and a live view would stop the
         # buffer from moving back). Pipes and the console wait outside the lock.
-        got = self._run(self._sys.read_fd, pid, fd, count, write=False)
-        if isinstance(got, int):  # (isinstance: the checked `type` costs a call here)
-            return (got, buf)
+        try:  # (the read-only case of _run, inline: this is the hot path)
+            with self._fslock:
+                got = self._sys.read_fd(pid, fd, count)
+        except FsError as err:
+            return (-err.errno, buf)
         if isinstance(got, bytes):
             if got:
                 buf.write(got)

@@ -137,7 +137,7 @@ class SysFile:
         if f.ip.type == T_DIR:
             raise FsError(EISDIR, "read of a directory: use readdir")
         data = self.ino.read_bytes(f.ip, f.off, count)
-        f.off += len(data)
+        f.advance(len(data))
         return data
 
     def write_inode(self, f, src) -> int:
@@ -146,7 +146,7 @@ class SysFile:
         if f.append:
             f.off = f.ip.size
         n = self.ino.writei(f.ip, src, f.off)
-        f.off += n
+        f.advance(n)
         return n
 
     def seek(self, pid: int, fd: int, offset: int, whence: int) -> int:

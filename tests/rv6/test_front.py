@@ -84,6 +84,7 @@ def test_a_sigint_delivered_to_another_thread_breaks_a_blocked_input() -> None:
     # The tty's SIGINT may land on any thread; CPython then only trips a flag, and a main
     # thread asleep in readline's select() would not see the ^C until the next key press
     # (the flaky Ctrl-C of the terminal test). The watcher must wake it.
+    before = signal.getsignal(signal.SIGINT)
     interrupts = Interrupts()
     interrupts.install()
     read_end, write_end = os.pipe()
@@ -103,4 +104,4 @@ def test_a_sigint_delivered_to_another_thread_breaks_a_blocked_input() -> None:
         interrupts.uninstall()
         os.close(read_end)
         os.close(write_end)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # uninstall restored it
