@@ -1,2 +1,10 @@
 """Driver domains (installed as redleaf_lab.drivers). Each folder is one domain with a
-domain.toml manifest; the kernel's loader discovers them. Never import them directly."""
+domain.toml manifest; the kernel's loader discovers them. Never import them directly.
+
+Trusted code that imports a domain's pure modules as plain Python (tests, the grader)
+gets the domain libraries those modules import (kernel/library_imports.py)."""
+
+from redleaf_lab.kernel import library_imports
+
+library_imports.install()
+

@@ -17,10 +17,7 @@ import redleaf_lab
 from redleaf_lab.idl import gates
 from redleaf_lab.kernel.kernel import Kernel
 
-from .support import domain_imports
-
 TEST_DOMAINS = Path(__file__).parent / "support" / "domains"
-domain_imports.install()  # plain imports of domain modules link their libraries
 
 
 BOTH_PROXIES = {

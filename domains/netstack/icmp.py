@@ -11,7 +11,7 @@ RFC 1122 3.2.2). Pure functions.
 
 import struct
 
-from .checksum import checksum
+from .inet import checksum
 
 ECHO_REPLY, UNREACHABLE, ECHO_REQUEST = 0, 3, 8
 PROTOCOL_UNREACHABLE, PORT_UNREACHABLE = 2, 3

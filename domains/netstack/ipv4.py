@@ -19,7 +19,7 @@ Pure functions; counters belong to the caller.
 
 import struct
 
-from .checksum import checksum
+from .inet import checksum
 
 HEADER = 20
 PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17

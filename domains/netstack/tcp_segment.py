@@ -15,7 +15,7 @@ with FIN or RST, e.g. a segment with every flag set) and port 0 are dropped.
 
 import struct
 
-from .checksum import checksum, pseudo_sum
+from .inet import checksum, pseudo_sum
 from .ipv4 import PROTO_TCP
 
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20

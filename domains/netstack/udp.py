@@ -11,7 +11,7 @@ sockets and port-unreachable replies are the Stack's (stack.py). Pure functions.
 
 import struct
 
-from .checksum import checksum, pseudo_sum
+from .inet import checksum, pseudo_sum
 from .ipv4 import PROTO_UDP
 
 HEADER = 8

@@ -119,3 +119,17 @@ def test_the_packaged_inet_library_serves_its_domains():
     for name in ("pingd", "pktgen", "kvnet"):
         image = loader.load_image(name)
         assert "inet" in image.libraries and "inet" in image.modules
+
+
+def test_plain_imports_of_domain_modules_get_the_listed_libraries_only():
+    """Trusted code importing a domain's module as plain Python (the grader, tests) gets
+    the libraries the manifest lists, one module per domain; nothing else appears."""
+    import importlib
+
+    from redleaf_lab.domains.netstack.udp import checksum
+
+    netstack_inet = importlib.import_module("redleaf_lab.domains.netstack.inet")
+    kvnet_inet = importlib.import_module("redleaf_lab.domains.kvnet.inet")
+    assert checksum is netstack_inet.checksum and netstack_inet is not kvnet_inet
+    with pytest.raises(ImportError):
+        importlib.import_module("redleaf_lab.domains.maglev.inet")  # maglev lists none

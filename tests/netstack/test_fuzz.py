@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import struct
 
-from redleaf_lab.domains.netstack.checksum import checksum, pseudo_sum
+from redleaf_lab.domains.netstack.inet import checksum, pseudo_sum
 from redleaf_lab.domains.netstack.sockets import STREAM
 
 from .frames import ACK, FIN, PSH, RST, SYN, Host, eth, ip_packet, tcp, udp

@@ -9,7 +9,7 @@ import struct
 import dpkt
 import pytest
 from redleaf_lab.domains.netstack import arp as arp_module
-from redleaf_lab.domains.netstack.checksum import checksum, ones_sum
+from redleaf_lab.domains.netstack.inet import checksum, ones_sum
 from redleaf_lab.domains.netstack.sockets import DGRAM
 
 from .frames import CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC, Host, eth, ip_packet, udp
