@@ -70,6 +70,18 @@ class ProcTable:
                     return (c.pid, c.status)
             return (0, 0)
 
+    def descends(self, pid: int, ancestor: int) -> bool:
+        """Is `pid` a child, grandchild... of `ancestor`?"""
+        with self.lock:
+            p = self.procs.get(pid)
+            for _ in range(len(self.procs)):  # (bounded: parents never form a cycle)
+                if p is None or p.parent <= 0:
+                    return False
+                if p.parent == ancestor:
+                    return True
+                p = self.procs.get(p.parent)
+            return False
+
     def rows(self) -> tuple:
         with self.lock:
             return tuple((p.pid, p.parent, p.name, p.state) for p in self.procs.values())

@@ -32,6 +32,7 @@ from redleaf_lab.interfaces.rv6 import (
     EINVAL,
     EIO,
     ENOEXEC,
+    EPERM,
     ESRCH,
     MAXARG,
     MAXPROGRAM,
@@ -43,6 +44,8 @@ from redleaf_lab.interfaces.rv6 import (
 
 from .proc import CRASHED, KILLED, RUNNING, ProcTable
 from .sysnet import NetCalls, SocketSyscalls
+
+ARGBYTES = 64 * 1024  # all of a spawn's argv (POSIX's ARG_MAX): E2BIG beyond
 
 
 class Core(SocketSyscalls):
@@ -181,7 +184,7 @@ class Core(SocketSyscalls):
             self._fwd("close", pid, fd)
 
     def spawn(self, pid: int, path: str, argv: tuple, fds: tuple) -> int:
-        if len(argv) > MAXARG or len(fds) > 16:
+        if len(argv) > MAXARG or len(fds) > 16 or sum(len(a) for a in argv) > ARGBYTES:
             return -E2BIG
         source, err = self._read_program(pid, path)
         if source is None:
@@ -245,9 +248,13 @@ class Core(SocketSyscalls):
             delay = min(delay * 1.5, 0.005)
 
     def kill(self, pid: int, target: int) -> int:
+        """A program may kill its own descendants only (Rv6 itself, pid 0, any): killing
+        init or another user's shell would be a capability no program was given."""
         p = self._procs.get(target)
         if p is None or p.state != RUNNING or target <= 0:
             return -ESRCH
+        if pid != 0 and not self._procs.descends(target, pid):
+            return -EPERM
         p.killed = True
         self._fwd("kill", target)
         self._services.stop_program(target)
