@@ -70,6 +70,11 @@ class ProcTable:
                     return (c.pid, c.status)
             return (0, 0)
 
+    def count(self) -> int:
+        """Processes in the table: running ones and zombies not yet waited for."""
+        with self.lock:
+            return len(self.procs)
+
     def descends(self, pid: int, ancestor: int) -> bool:
         """Is `pid` a child, grandchild... of `ancestor`?"""
         with self.lock:

@@ -27,6 +27,7 @@ import time
 from redleaf_lab.api import Block, RpcError, RRef
 from redleaf_lab.interfaces.rv6 import (
     E2BIG,
+    EAGAIN,
     ECHILD,
     EINTR,
     EINVAL,
@@ -46,6 +47,7 @@ from .proc import CRASHED, KILLED, RUNNING, ProcTable
 from .sysnet import NetCalls, SocketSyscalls
 
 ARGBYTES = 64 * 1024  # all of a spawn's argv (POSIX's ARG_MAX): E2BIG beyond
+NPROC = 64  # processes at once (xv6's NPROC): a spawn beyond is EAGAIN, so no spawn bomb
 
 
 class Core(SocketSyscalls):
@@ -186,6 +188,8 @@ class Core(SocketSyscalls):
     def spawn(self, pid: int, path: str, argv: tuple, fds: tuple) -> int:
         if len(argv) > MAXARG or len(fds) > 16 or sum(len(a) for a in argv) > ARGBYTES:
             return -E2BIG
+        if self._procs.count() >= NPROC:
+            return -EAGAIN
         source, err = self._read_program(pid, path)
         if source is None:
             return err

@@ -101,3 +101,41 @@ def test_a_program_cannot_reach_other_programs_or_overflow_the_system(rv6, big_k
     assert (victim, 0, "sh", "running") in core.procs()  # untouched
     assert core.kill(0, victim) == 0 and core.wait(0, victim) == (victim, -9)
     assert rv6.run("cat /README | wc")[0] == 0  # every descriptor came back
+
+
+SPAWN_BOMB = '''
+def main(u, argv):
+    pids = []
+    while len(pids) < 1000:
+        pid = u.spawn("/cat", ("cat",), (0, 1, 2))  # each waits for console input
+        if pid < 0:
+            break
+        pids.append(pid)
+    u.puts(1, f"spawned {len(pids)}, then {pid}\\n")
+    for p in pids:
+        u.kill(p)
+        u.wait(p)
+    return 0
+'''
+
+
+def test_a_spawn_bomb_stops_at_nproc(rv6, big_kernel):
+    from redleaf_lab import Block, RRef
+    from redleaf_lab.interfaces.rv6 import O_CREATE, O_WRONLY
+
+    fs = rv6.fs
+    fd = fs.open(100_000, "/bomb", O_CREATE | O_WRONLY)
+    raw = SPAWN_BOMB.encode()
+    buf = RRef.new(Block)
+    buf.write(raw)
+    n, buf = fs.write(100_000, fd, buf, len(raw))
+    assert n == len(raw)
+    fs.close(100_000, fd)
+    buf.drop()
+    status, out = rv6.run("bomb")
+    # 64 processes at once: sh -c and bomb itself, 62 cats; the next is EAGAIN (-11)
+    assert status == 0 and out == "spawned 62, then -11\n", out
+    assert rv6.run("echo fine") == (0, "fine\n")
+    assert len(rv6.core.procs()) == 0
+    assert {r.name for r in big_kernel.ps() if r.state == "running"} == {
+        "membdev", "rv6fs", "rv6"}
