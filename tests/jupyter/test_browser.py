@@ -126,7 +126,9 @@ def run_every_cell(page: Any, timeout: float = 120.0) -> None:
     first cell while the kernel is still starting. Returns when every code cell ran."""
     page.wait_for_function("window.jupyterapp && window.jupyterapp.commands"
                            ".isEnabled('notebook:run-all-cells')", timeout=30_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # not awaited: the command's promise settles when JupyterLab says so (with a windowed
+    # long notebook it may never); the loop below watches the cells, with its deadline
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     deadline = time.monotonic() + timeout
     quiet_since = None
     while True:
@@ -140,7 +142,8 @@ def run_every_cell(page: Any, timeout: float = 120.0) -> None:
             if time.monotonic() - quiet_since > 2.0:
                 page.evaluate("i => { window.jupyterapp.shell.currentWidget.content"
                               ".activeCellIndex = i; }", state["pending"])
-                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-below')")
+                page.evaluate("() => { window.jupyterapp.commands"
+                              ".execute('notebook:run-all-below'); }")
                 quiet_since = None
         else:
             quiet_since = None
