@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bench.kv_requests import inet_sum  # the word-loop sum: independent of the domains'
 from ..devices.sim_ixgbe import SimIxgbe
 from ..domains.maglev.population import populate as reference_populate
 from ..domains.maglev.population import preferences
@@ -202,29 +203,20 @@ def _hidden_populate(bal: _Balancer, chosen: list[int], want: np.ndarray) -> Non
 
 
 # -- the header rewrite ------------------------------------------------------------------
-def _ones(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def _frame_problem(frame: bytes, mac: bytes, ip: bytes) -> str | None:
     if frame[0:6] != mac:
         return f"destination MAC {frame[0:6].hex(':')}, the backend's is {mac.hex(':')}"
     if frame[30:34] != ip:
         return f"destination {'.'.join(map(str, frame[30:34]))}, the backend is " \
                f"{'.'.join(map(str, ip))}"
-    if _ones(frame[14:34]) != 0xFFFF:
+    if inet_sum(frame[14:34]) != 0xFFFF:
         return (f"the IPv4 header checksum {frame[24:26].hex()} does not verify: it covers the "
                 "destination address, so it changes with it (RFC 1624: HC' = ~(~HC + ~m + m'))")
     length = struct.unpack("!H", frame[38:40])[0]
     udp = frame[34:34 + length]
     if udp[6:8] != b"\0\0":
         pseudo = frame[26:34] + bytes((0, 17)) + struct.pack("!H", length)
-        if _ones(pseudo + udp) != 0xFFFF:
+        if inet_sum(pseudo + udp) != 0xFFFF:
             return (f"the UDP checksum {udp[6:8].hex()} does not verify: its pseudo-header "
                     "holds the destination address, so it changes by the same words")
     return None
@@ -267,10 +259,10 @@ def _udp_frame(payload: bytes, dst: bytes, checksum: bool) -> bytes:
     udp = struct.pack("!HHHH", 41000, 9, 8 + len(payload), 0) + payload
     if checksum:
         pseudo = src + dst + bytes((0, 17)) + struct.pack("!H", len(udp))
-        value = ~_ones(pseudo + udp) & 0xFFFF or 0xFFFF
+        value = ~inet_sum(pseudo + udp) & 0xFFFF or 0xFFFF
         udp = udp[:6] + struct.pack("!H", value) + udp[8:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", ~_ones(ip) & 0xFFFF) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", ~inet_sum(ip) & 0xFFFF) + ip[12:]
     return b"\x02" * 6 + bytes((2, 0, 0, 0, 0, 9)) + b"\x08\x00" + ip + udp
 
 
@@ -279,7 +271,7 @@ def _zero_sum_payload(dst: bytes) -> bytes:
     payload = bytearray(b"checksum-zero!" + b"\0\0")
     frame = _udp_frame(bytes(payload), dst, checksum=False)
     length = len(payload) + 8
-    total = _ones(frame[26:34] + bytes((0, 17)) + struct.pack("!H", length) + frame[34:])
+    total = inet_sum(frame[26:34] + bytes((0, 17)) + struct.pack("!H", length) + frame[34:])
     payload[-2:] = struct.pack("!H", (0xFFFF - total) & 0xFFFF or 0xFFFF)
     return bytes(payload)
 
