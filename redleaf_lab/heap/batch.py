@@ -65,6 +65,14 @@ _NULL = ffi.NULL
 _rl_batch_len = lib.rl_batch_len
 
 
+def _new_token(size: int) -> Any:
+    """The prepared token, owned by the returned cdata (its destructor attached)."""
+    try:
+        return _alloc_batch("char[]", 1)
+    except MemoryError:
+        raise MemoryError(f"cannot allocate a drop token for a batch of {size}") from None
+
+
 class RRefBatch(Sealed):
     """Objects of one layout, taken out of a container as a whole; see the module docstring."""
 
@@ -83,7 +91,7 @@ class RRefBatch(Sealed):
         self._n = len(ids)
         ids_buffer = _from_buffer("uint64_t[]", ids)  # alive until the token copied it
         _prepare_batch(self._hp, ids_buffer, len(ids), owner)
-        self._owned: Any = _alloc_batch("char[]", 1)  # MemoryError if it cannot be made
+        self._owned: Any = _new_token(len(ids))
         self._token: Any = _as_batch("rl_batch *", self._owned)
         self._cids: Any = lib.rl_batch_ids(self._token)  # the token's copy: lives with it
 
@@ -97,7 +105,7 @@ class RRefBatch(Sealed):
         the same call also gives the IOVA of that field of each object (else None)."""
         self = cls.__new__(cls)
         _prepare_batch(heap.handle, _NULL, limit, owner)
-        self._owned = _alloc_batch("char[]", 1)  # MemoryError if it cannot be made
+        self._owned = _new_token(limit)
         raw = self._token = _as_batch("rl_batch *", self._owned)
         self._heap = heap
         self._hp = heap.handle

@@ -60,10 +60,10 @@ def _unraisable_hook(unraisable: Any) -> None:
 
     If the calling thread executes inside a dead incarnation (its unwind landed in a
     finalizer that ran there), the exception is re-armed for it and fires right after
-    the finalizer returns. Otherwise the finalizer was a dead domain's leftover (a
-    generator's `finally`, say, asking the kernel for a service) that the garbage
-    collector happened to run in an unrelated thread: the `DomainUnwind` it raised
-    is about that dead domain, and re-arming it would kill this thread wherever it
+    the finalizer returns. Otherwise the `DomainUnwind` is about a domain this thread
+    is not in (a trusted object's finalizer, run by the garbage collector in an
+    unrelated thread, that called into a crashed incarnation, say; domains themselves
+    cannot define finalizers), and re-arming it would kill this thread wherever it
     is, even a new thread before `Thread.start` has seen it start (which then waits
     for ever). It is dropped. Anything else goes to the previous hook.
     """
