@@ -167,6 +167,8 @@ def _link_libraries(names: Any, modules: dict[str, types.CodeType], where: str
     """Add the libraries `names` to `modules`; returns their names and their stamp."""
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise DomainLoadError(f"{where}: `libraries` must be a list of library names")
+    if len(set(names)) != len(names):
+        raise DomainLoadError(f"{where}: `libraries` names a library twice: {list(names)}")
     stamp = []
     for name in names:
         if name in modules:

@@ -93,6 +93,7 @@ def test_an_edited_library_is_picked_up(kernel, root):
     ('"counter"', "`libraries` must be a list of library names"),
     ('["../counter"]', "is not a library name"),
     ('["user_d"]', "has the name of one of the domain's own modules"),
+    ('["counter", "counter"]', "names a library twice"),
 ])
 def test_library_mistakes_are_load_errors_that_name_them(kernel, root, libraries, message):
     (root / "lib" / "user_d.py").write_text("X = 1\n")
