@@ -207,6 +207,7 @@ def test_panic_button_in_a_real_browser(jupyter_lab: tuple[str, Path]) -> None:
             # windowing may leave the dashboard's cell unrendered; bring it into view
             panic.scroll_into_view_if_needed()
             expect(crashes).to_have_text(re.compile(r"^\d+$"), timeout=10_000)
+            expect(restarts).to_have_text(re.compile(r"^\d+$"), timeout=10_000)  # rendered too
             # the tour's own cells panicked membdev already: the click must add one more
             crashed, restarted = int(crashes.inner_text()), int(restarts.inner_text())
             markers = crash_markers(page)
